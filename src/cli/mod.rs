@@ -1,0 +1,276 @@
+//! The command line: raw flags ([`Args`], parsed by clap) are resolved into a
+//! validated [`Config`] before anything runs, and [`run`] carries a config out,
+//! returning the [`ExitCode`] the binary exits with.
+
+mod args;
+
+pub use args::Args;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use crate::kafka::{KafkaConfig, PortRule, api};
+use crate::otlp::{Envelope, LineWriter};
+use crate::pipeline::{self, ApiSet, PipelineConfig};
+use crate::span::SpanConfig;
+use crate::summary::Summary;
+
+/// kapture's exit statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything was read and nothing was skipped.
+    Success = 0,
+    /// Spans were written, but something was skipped or lost (see the summary).
+    Warnings = 1,
+    /// The command line was wrong.
+    BadArguments = 2,
+    /// An input could not be read or is not a capture, or the output failed.
+    Unreadable = 3,
+}
+
+/// Where a capture comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".into(),
+            Input::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// A resolved, validated run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub inputs: Vec<Input>,
+    pub output: Option<PathBuf>,
+    pub pipeline: PipelineConfig,
+    pub service_name: String,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+/// Parses a comma-separated list of API names or numbers (`all` for every key).
+pub fn parse_api_list(text: &str) -> Result<ApiSet, String> {
+    let mut keys = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.eq_ignore_ascii_case("all") {
+            return Ok(ApiSet::all());
+        }
+        let key = api::parse_key(item).ok_or_else(|| {
+            format!("unknown Kafka API '{item}' (use a name such as 'produce' or 'api_versions', a number 0-93, or 'all')")
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err("the API list is empty".into());
+    }
+    Ok(ApiSet::only(&keys))
+}
+
+/// Parses a comma-separated list of TCP ports.
+pub fn parse_port_list(text: &str) -> Result<Vec<u16>, String> {
+    let ports: Result<Vec<u16>, String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("'{p}' is not a TCP port (1-65535)"))
+        })
+        .collect();
+    let ports = ports?;
+    if ports.is_empty() {
+        return Err("the port list is empty".into());
+    }
+    Ok(ports)
+}
+
+impl Config {
+    /// Resolves raw flags into a config, or explains what is wrong with them.
+    pub fn from_args(args: Args) -> Result<Config, String> {
+        let apis = parse_api_list(&args.api)?;
+        let ports = match &args.port {
+            Some(list) => PortRule {
+                ports: parse_port_list(list)?,
+                explicit: true,
+            },
+            None => PortRule::default(),
+        };
+        if args.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        if args.max_frame_bytes < 8 {
+            return Err("--max-frame-bytes must be at least 8".into());
+        }
+        let inputs = args
+            .captures
+            .iter()
+            .map(|c| {
+                if c.as_os_str() == "-" {
+                    Input::Stdin
+                } else {
+                    Input::File(c.clone())
+                }
+            })
+            .collect::<Vec<_>>();
+        if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+            return Err("standard input ('-') can be read only once".into());
+        }
+        Ok(Config {
+            inputs,
+            output: args.output.filter(|o| o.as_os_str() != "-"),
+            pipeline: PipelineConfig {
+                kafka: KafkaConfig {
+                    ports,
+                    max_frame: args.max_frame_bytes,
+                },
+                apis,
+                span: SpanConfig {
+                    id_seed: args.id_seed,
+                },
+            },
+            service_name: args.service_name,
+            threads: args.threads,
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// The bytes of one capture: memory-mapped when it is a regular file, read whole
+/// otherwise (stdin, pipes).
+enum CaptureBytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for CaptureBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            CaptureBytes::Mapped(m) => m,
+            CaptureBytes::Owned(v) => v,
+        }
+    }
+}
+
+fn load(input: &Input) -> io::Result<CaptureBytes> {
+    match input {
+        Input::Stdin => {
+            let mut buf = Vec::new();
+            io::stdin().lock().read_to_end(&mut buf)?;
+            Ok(CaptureBytes::Owned(buf))
+        }
+        Input::File(path) => {
+            let file = File::open(path)?;
+            let meta = file.metadata()?;
+            if !meta.is_file() || meta.len() == 0 {
+                let mut buf = Vec::new();
+                (&file).read_to_end(&mut buf)?;
+                return Ok(CaptureBytes::Owned(buf));
+            }
+            // SAFETY: the map is only read. A capture truncated by another process
+            // while kapture runs could fault; tcpdump only appends, and that is the
+            // price every mmap-based reader (ripgrep included) pays for zero-copy.
+            let map = unsafe { memmap2::Mmap::map(&file)? };
+            Ok(CaptureBytes::Mapped(map))
+        }
+    }
+}
+
+/// Carries out a run.
+pub fn run(config: &Config) -> ExitCode {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads.unwrap_or(0))
+        .build();
+    let pool = match pool {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kapture: cannot start worker threads: {e}");
+            return ExitCode::Unreadable;
+        }
+    };
+    pool.install(|| run_inputs(config))
+}
+
+fn open_output(config: &Config) -> io::Result<Box<dyn Write>> {
+    Ok(match &config.output {
+        Some(path) => Box::new(BufWriter::with_capacity(1 << 20, File::create(path)?)),
+        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+    })
+}
+
+fn run_inputs(config: &Config) -> ExitCode {
+    let out = match open_output(config) {
+        Ok(o) => o,
+        Err(e) => {
+            let name = config
+                .output
+                .as_ref()
+                .map_or("<stdout>".into(), |p| p.display().to_string());
+            eprintln!("kapture: cannot write {name}: {e}");
+            return ExitCode::Unreadable;
+        }
+    };
+    let mut writer = LineWriter::new(out, Envelope::new(&config.service_name));
+    let mut summary = Summary::default();
+    let mut failed = false;
+    for (i, input) in config.inputs.iter().enumerate() {
+        let name = input.name();
+        let bytes = match load(input) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("kapture: {name}: cannot read: {e}");
+                failed = true;
+                continue;
+            }
+        };
+        let warnings_before = summary.capture_warnings.len();
+        match pipeline::process_capture(&bytes, i as u32, &config.pipeline, &mut summary) {
+            Ok(conns) => {
+                for w in &mut summary.capture_warnings[warnings_before..] {
+                    *w = format!("{name}: {w}");
+                }
+                for span in conns.iter().flat_map(|c| &c.spans) {
+                    if let Err(e) = writer.push(span) {
+                        return output_failed(&e);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("kapture: {name}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if let Err(e) = writer.finish() {
+        return output_failed(&e);
+    }
+    if !config.quiet {
+        eprintln!("{summary}");
+    }
+    if failed {
+        ExitCode::Unreadable
+    } else if summary.has_losses() {
+        ExitCode::Warnings
+    } else {
+        ExitCode::Success
+    }
+}
+
+fn output_failed(e: &io::Error) -> ExitCode {
+    // A closed pipe (`kapture x.pcap | head`) is the reader's choice, not a failure.
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return ExitCode::Success;
+    }
+    eprintln!("kapture: cannot write output: {e}");
+    ExitCode::Unreadable
+}

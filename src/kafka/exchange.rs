@@ -1,0 +1,336 @@
+//! Turns the two framed directions of one Kafka connection into [`Exchange`]s: each
+//! request paired with the response that carries its correlation id, or marked as
+//! expecting none (Produce with acks=0) or as unanswered in the capture.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use super::api;
+use super::frame::{self, FrameSpan, FrameValidator, FramingStats};
+use super::header::{self, HeaderError};
+use crate::tcp::Stream;
+
+/// Bytes of a frame read to parse its header; longer headers are read in full.
+const HEAD_PEEK: usize = 256;
+
+/// One request frame and its header fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub span: FrameSpan,
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<Arc<str>>,
+    /// Header length, so the body starts at `span.body_offset() + header_len`.
+    pub header_len: u64,
+    /// Produce only: the acks the request asked for, when the body was readable.
+    pub acks: Option<i16>,
+}
+
+impl Request {
+    /// Produce with acks=0 gets no response from the broker.
+    pub fn expects_response(&self) -> bool {
+        !(self.api_key == api::PRODUCE && self.acks == Some(0))
+    }
+}
+
+/// One response frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    pub span: FrameSpan,
+    pub correlation_id: i32,
+}
+
+/// What became of a request's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseState {
+    Paired,
+    /// The request asked for no response (Produce acks=0).
+    NotExpected,
+    /// A response was expected but the capture holds none.
+    NotCaptured,
+}
+
+impl ResponseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseState::Paired => "paired",
+            ResponseState::NotExpected => "not_expected",
+            ResponseState::NotCaptured => "not_captured",
+        }
+    }
+}
+
+/// A request and, when captured, its response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub request: Request,
+    pub response: Option<Response>,
+    pub state: ResponseState,
+}
+
+/// Counters for one connection's Kafka layer.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaStats {
+    pub requests: FramingStats,
+    pub responses: FramingStats,
+    /// Responses whose correlation id matches no outstanding request.
+    pub unpaired_responses: u64,
+    /// Requests that expected a response and got none in the capture.
+    pub unanswered_requests: u64,
+}
+
+/// Validates request headers while framing and interns client ids.
+pub struct RequestValidator {
+    last_client_id: Option<Arc<str>>,
+}
+
+impl RequestValidator {
+    pub fn new() -> Self {
+        RequestValidator {
+            last_client_id: None,
+        }
+    }
+
+    fn client_id(&mut self, raw: Option<&[u8]>) -> Option<Arc<str>> {
+        let raw = raw?;
+        let text = String::from_utf8_lossy(raw);
+        match &self.last_client_id {
+            Some(prev) if **prev == *text => Some(prev.clone()),
+            _ => {
+                let id: Arc<str> = Arc::from(text.as_ref());
+                self.last_client_id = Some(id.clone());
+                Some(id)
+            }
+        }
+    }
+}
+
+impl Default for RequestValidator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Parses the header at `body` of a frame `len` bytes long, reading more than the
+/// usual peek when a long client id needs it.
+pub fn read_request_header<T>(
+    stream: &Stream<'_>,
+    body: u64,
+    len: u64,
+    then: impl FnOnce(Result<header::RequestHeader<'_>, HeaderError>) -> T,
+) -> Option<T> {
+    let captured = stream.end().saturating_sub(body).min(len) as usize;
+    let mut want = HEAD_PEEK.min(captured);
+    loop {
+        let bytes = stream.bytes(body, want)?;
+        match header::parse_request_header(&bytes, len as usize) {
+            Err(HeaderError::Short) if want < captured => want = captured.min(want * 64),
+            r => return Some(then(r)),
+        }
+    }
+}
+
+/// The header fields of a request frame, as found while framing.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<Arc<str>>,
+    pub header_len: u64,
+}
+
+impl FrameValidator for RequestValidator {
+    type Head = RequestHead;
+
+    fn min_len(&self) -> u64 {
+        header::REQUEST_FIXED_LEN as u64
+    }
+
+    fn accept(
+        &mut self,
+        stream: &Stream<'_>,
+        body: u64,
+        len: u64,
+        resync: bool,
+    ) -> Option<RequestHead> {
+        read_request_header(stream, body, len, |r| {
+            let h = r.ok()?;
+            // While searching, only plausibility matters: skip interning.
+            let client_id = if resync {
+                None
+            } else {
+                self.client_id(h.client_id)
+            };
+            Some(RequestHead {
+                api_key: h.api_key,
+                api_version: h.api_version,
+                correlation_id: h.correlation_id,
+                client_id,
+                header_len: h.len as u64,
+            })
+        })?
+    }
+}
+
+/// Reads `acks` from the start of a Produce request body.
+fn produce_acks(stream: &Stream<'_>, req: &Request) -> Option<i16> {
+    let body = req.span.body_offset() + req.header_len;
+    let avail = stream.end().saturating_sub(body).min(64) as usize;
+    let b = stream.bytes(body, avail)?;
+    let mut pos = 0usize;
+    if req.api_version >= 3 {
+        // transactional_id: a nullable string, compact from v9 on.
+        if req.api_version >= 9 {
+            let (n, p) = header::uvarint(&b, 0)?;
+            pos = p + (n as usize).saturating_sub(1);
+        } else {
+            let n = i16::from_be_bytes(b.get(0..2)?.try_into().ok()?);
+            pos = 2 + usize::try_from(n).unwrap_or(0);
+        }
+    }
+    Some(i16::from_be_bytes(b.get(pos..pos + 2)?.try_into().ok()?))
+}
+
+/// Frames the client→broker direction into requests.
+pub fn split_requests(stream: &Stream<'_>, max_frame: u64) -> (Vec<Request>, FramingStats) {
+    let mut validator = RequestValidator::new();
+    let mut requests = Vec::new();
+    let stats = frame::split(stream, max_frame, &mut validator, |span, head| {
+        let mut request = Request {
+            span,
+            api_key: head.api_key,
+            api_version: head.api_version,
+            correlation_id: head.correlation_id,
+            client_id: head.client_id,
+            header_len: head.header_len,
+            acks: None,
+        };
+        if request.api_key == api::PRODUCE {
+            request.acks = produce_acks(stream, &request);
+        }
+        requests.push(request);
+    });
+    (requests, stats)
+}
+
+/// Validates response frames: in sync any length will do; while searching, the
+/// correlation id must belong to a request of the same connection.
+pub struct ResponseValidator<'r> {
+    pub correlation_ids: &'r HashSet<i32>,
+}
+
+impl FrameValidator for ResponseValidator<'_> {
+    type Head = i32;
+
+    fn min_len(&self) -> u64 {
+        4
+    }
+
+    fn accept(&mut self, stream: &Stream<'_>, body: u64, _len: u64, resync: bool) -> Option<i32> {
+        let mut b = [0u8; 4];
+        if !stream.read_into(body, &mut b) {
+            return None;
+        }
+        let id = i32::from_be_bytes(b);
+        (!resync || self.correlation_ids.contains(&id)).then_some(id)
+    }
+}
+
+/// Frames the broker→client direction into responses.
+pub fn split_responses(
+    stream: &Stream<'_>,
+    max_frame: u64,
+    correlation_ids: &HashSet<i32>,
+) -> (Vec<Response>, FramingStats) {
+    let mut responses = Vec::new();
+    let mut validator = ResponseValidator { correlation_ids };
+    let stats = frame::split(stream, max_frame, &mut validator, |span, correlation_id| {
+        responses.push(Response {
+            span,
+            correlation_id,
+        })
+    });
+    (responses, stats)
+}
+
+/// Pairs responses with requests by correlation id. Kafka answers in order on one
+/// connection, but ids can repeat, so each response takes the oldest waiting request
+/// with its id that was sent before the response began.
+pub fn pair(
+    requests: Vec<Request>,
+    responses: Vec<Response>,
+    stats: &mut KafkaStats,
+) -> Vec<Exchange> {
+    let mut waiting: HashMap<i32, VecDeque<usize>> = HashMap::new();
+    for (i, r) in requests.iter().enumerate() {
+        if r.expects_response() {
+            waiting.entry(r.correlation_id).or_default().push_back(i);
+        }
+    }
+    let mut answer: Vec<Option<Response>> = vec![None; requests.len()];
+    for resp in responses {
+        let queue = waiting.get_mut(&resp.correlation_id);
+        let found = queue.and_then(|q| {
+            let pos = q
+                .iter()
+                .position(|&i| requests[i].span.first_ts <= resp.span.first_ts)?;
+            q.remove(pos)
+        });
+        match found {
+            Some(i) => answer[i] = Some(resp),
+            None => stats.unpaired_responses += 1,
+        }
+    }
+    requests
+        .into_iter()
+        .zip(answer)
+        .map(|(request, response)| {
+            let state = match (&response, request.expects_response()) {
+                (Some(_), _) => ResponseState::Paired,
+                (None, false) => ResponseState::NotExpected,
+                (None, true) => {
+                    stats.unanswered_requests += 1;
+                    ResponseState::NotCaptured
+                }
+            };
+            Exchange {
+                request,
+                response,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// How many exchanges ended in each [`ResponseState`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeCounts {
+    pub total: u64,
+    pub paired: u64,
+    pub not_expected: u64,
+    pub not_captured: u64,
+}
+
+impl ExchangeCounts {
+    pub fn add_all(&mut self, exchanges: &[Exchange]) {
+        for e in exchanges {
+            self.total += 1;
+            match e.state {
+                ResponseState::Paired => self.paired += 1,
+                ResponseState::NotExpected => self.not_expected += 1,
+                ResponseState::NotCaptured => self.not_captured += 1,
+            }
+        }
+    }
+}
+
+impl KafkaStats {
+    pub fn add(&mut self, other: &KafkaStats) {
+        self.requests.add(&other.requests);
+        self.responses.add(&other.responses);
+        self.unpaired_responses += other.unpaired_responses;
+        self.unanswered_requests += other.unanswered_requests;
+    }
+}

@@ -1,0 +1,346 @@
+//! Splits one reassembled direction into Kafka frames (a 4-byte big-endian length and
+//! that many bytes), stamping each with the packets that carried its first and last
+//! byte. When the stream starts mid-connection or loses bytes in a gap, framing
+//! resumes only at an offset the caller's validator accepts as a plausible header.
+
+use crate::tcp::Stream;
+
+/// Length prefix of every Kafka frame.
+pub const PREFIX: u64 = 4;
+
+/// Where one frame lies in its stream and when its first and last bytes were seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// Stream offset of the length prefix.
+    pub offset: u64,
+    /// Size on the wire, length prefix included.
+    pub size: u64,
+    pub first_ts: i64,
+    pub first_index: u64,
+    /// Time and packet of the last byte, or of the last captured byte when the frame
+    /// is not complete.
+    pub last_ts: i64,
+    pub last_index: u64,
+    /// Every byte of the frame was captured.
+    pub complete: bool,
+}
+
+impl FrameSpan {
+    pub fn end(&self) -> u64 {
+        self.offset + self.size
+    }
+
+    /// Stream offset of the first byte after the length prefix.
+    pub fn body_offset(&self) -> u64 {
+        self.offset + PREFIX
+    }
+}
+
+/// What framing met in one direction.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FramingStats {
+    pub frames: u64,
+    /// Times framing had to search for the next plausible header.
+    pub resyncs: u64,
+    /// Captured bytes passed over while searching for a header.
+    pub skipped_bytes: u64,
+    /// Frames with at least one byte missing inside (gap or snaplen).
+    pub incomplete_frames: u64,
+    /// The capture ended inside the last frame (or inside its length prefix).
+    pub cut_at_end: u64,
+    /// Length prefixes outside the accepted range met while in sync.
+    pub bad_lengths: u64,
+}
+
+impl FramingStats {
+    pub fn add(&mut self, other: &FramingStats) {
+        self.frames += other.frames;
+        self.resyncs += other.resyncs;
+        self.skipped_bytes += other.skipped_bytes;
+        self.incomplete_frames += other.incomplete_frames;
+        self.cut_at_end += other.cut_at_end;
+        self.bad_lengths += other.bad_lengths;
+    }
+}
+
+/// Decides whether a frame can start at a stream offset.
+pub trait FrameValidator {
+    /// What the validator extracts from an accepted header.
+    type Head;
+    /// The smallest body length this kind of frame can have.
+    fn min_len(&self) -> u64;
+    /// Parses the header of a frame whose body (`len` bytes) starts at `body`.
+    /// `resync` says whether framing is searching (stricter checks apply) or in sync.
+    fn accept(
+        &mut self,
+        stream: &Stream<'_>,
+        body: u64,
+        len: u64,
+        resync: bool,
+    ) -> Option<Self::Head>;
+}
+
+/// Splits `stream` into frames, handing each accepted one to `out`.
+pub fn split<V: FrameValidator>(
+    stream: &Stream<'_>,
+    max_frame: u64,
+    validator: &mut V,
+    mut out: impl FnMut(FrameSpan, V::Head),
+) -> FramingStats {
+    let mut stats = FramingStats::default();
+    let Some(first) = stream.chunks.first() else {
+        return stats;
+    };
+    let end = stream.end();
+    let mut pos = first.offset;
+    let mut synced = stream.starts_at_origin && first.offset == 0;
+    while pos < end {
+        if !synced {
+            match resync(stream, pos, max_frame, validator, &mut stats) {
+                Some(p) => {
+                    pos = p;
+                    synced = true;
+                }
+                None => break,
+            }
+        }
+        let mut prefix = [0u8; 4];
+        if !stream.read_into(pos, &mut prefix) {
+            if pos + PREFIX > end {
+                stats.cut_at_end += 1;
+                break;
+            }
+            // The prefix lies (partly) in a gap.
+            synced = false;
+            pos = stream.next_captured(pos + 1).unwrap_or(end);
+            continue;
+        }
+        let len = u64::from(u32::from_be_bytes(prefix));
+        if len < validator.min_len() || len > max_frame {
+            stats.bad_lengths += 1;
+            synced = false;
+            pos += 1;
+            continue;
+        }
+        let Some(head) = validator.accept(stream, pos + PREFIX, len, false) else {
+            synced = false;
+            pos += 1;
+            continue;
+        };
+        let span = frame_span(stream, pos, PREFIX + len);
+        stats.frames += 1;
+        if span.end() > end {
+            stats.cut_at_end += 1;
+        } else if !span.complete {
+            stats.incomplete_frames += 1;
+        }
+        out(span, head);
+        pos = span.end();
+    }
+    stats
+}
+
+/// Finds the first offset at or after `from` where a plausible frame starts, confirmed
+/// by the frame after it (which must also be plausible, or lie past the captured data).
+fn resync<V: FrameValidator>(
+    stream: &Stream<'_>,
+    from: u64,
+    max_frame: u64,
+    validator: &mut V,
+    stats: &mut FramingStats,
+) -> Option<u64> {
+    stats.resyncs += 1;
+    let mut i = stream.chunks.partition_point(|c| c.end() <= from);
+    let mut scanned = 0u64;
+    while let Some(chunk) = stream.chunks.get(i) {
+        let start = chunk.offset.max(from);
+        for pos in start..chunk.end() {
+            if plausible_at(stream, pos, max_frame, validator)
+                .is_some_and(|next| confirms(stream, next, max_frame, validator))
+            {
+                stats.skipped_bytes += scanned;
+                return Some(pos);
+            }
+            scanned += 1;
+        }
+        i += 1;
+    }
+    stats.skipped_bytes += scanned;
+    None
+}
+
+/// If a frame can start at `pos`, the offset where the next one would start.
+fn plausible_at<V: FrameValidator>(
+    stream: &Stream<'_>,
+    pos: u64,
+    max_frame: u64,
+    validator: &mut V,
+) -> Option<u64> {
+    let mut prefix = [0u8; 4];
+    if !stream.read_into(pos, &mut prefix) {
+        return None;
+    }
+    let len = u64::from(u32::from_be_bytes(prefix));
+    if len < validator.min_len() || len > max_frame {
+        return None;
+    }
+    validator.accept(stream, pos + PREFIX, len, true)?;
+    Some(pos + PREFIX + len)
+}
+
+/// A candidate frame is confirmed when whatever follows it is either not captured
+/// (end of data, or a gap) or itself looks like a frame.
+fn confirms<V: FrameValidator>(
+    stream: &Stream<'_>,
+    next: u64,
+    max_frame: u64,
+    validator: &mut V,
+) -> bool {
+    let mut prefix = [0u8; 4];
+    !stream.read_into(next, &mut prefix)
+        || plausible_at(stream, next, max_frame, validator).is_some()
+}
+
+/// Timing and completeness of the frame occupying `[offset, offset + size)`.
+pub fn frame_span(stream: &Stream<'_>, offset: u64, size: u64) -> FrameSpan {
+    let first = stream
+        .chunk_containing(offset)
+        .copied()
+        .or_else(|| stream.chunks.first().copied())
+        .unwrap_or(crate::tcp::Chunk {
+            offset,
+            data: &[],
+            ts_ns: 0,
+            index: 0,
+        });
+    let last_byte = offset + size - 1;
+    // The chunk holding the last byte, or the last captured chunk before it.
+    let i = stream.chunks.partition_point(|c| c.offset <= last_byte);
+    let last = i
+        .checked_sub(1)
+        .and_then(|j| stream.chunks.get(j))
+        .copied()
+        .unwrap_or(first);
+    FrameSpan {
+        offset,
+        size,
+        first_ts: first.ts_ns,
+        first_index: first.index,
+        last_ts: last.ts_ns,
+        last_index: last.index,
+        complete: stream.is_contiguous(offset, size),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::Chunk;
+
+    /// Accepts any frame whose body starts with 0xK1 and carries the marker byte.
+    struct Marker;
+    impl FrameValidator for Marker {
+        type Head = u8;
+        fn min_len(&self) -> u64 {
+            1
+        }
+        fn accept(&mut self, s: &Stream<'_>, body: u64, _len: u64, _resync: bool) -> Option<u8> {
+            let mut b = [0u8; 1];
+            (s.read_into(body, &mut b) && b[0] & 0xF0 == 0xA0).then_some(b[0])
+        }
+    }
+
+    fn stream_of<'a>(chunks: &[(u64, &'a [u8])], origin: bool) -> Stream<'a> {
+        Stream {
+            chunks: chunks
+                .iter()
+                .enumerate()
+                .map(|(i, &(offset, data))| Chunk {
+                    offset,
+                    data,
+                    ts_ns: 100 * (i as i64 + 1),
+                    index: i as u64 + 1,
+                })
+                .collect(),
+            starts_at_origin: origin,
+            stats: Default::default(),
+        }
+    }
+
+    fn frames(s: &Stream) -> (Vec<(FrameSpan, u8)>, FramingStats) {
+        let mut v = Vec::new();
+        let stats = split(s, 1000, &mut Marker, |f, h| v.push((f, h)));
+        (v, stats)
+    }
+
+    /// Three frames: bodies [A1], [A2 xx], [A3].
+    const THREE: &[u8] = &[0, 0, 0, 1, 0xA1, 0, 0, 0, 2, 0xA2, 0xFF, 0, 0, 0, 1, 0xA3];
+
+    #[test]
+    fn splits_at_every_chunk_boundary() {
+        for cut in 1..THREE.len() {
+            let s = stream_of(&[(0, &THREE[..cut]), (cut as u64, &THREE[cut..])], true);
+            let (f, stats) = frames(&s);
+            assert_eq!(
+                f.iter().map(|x| x.1).collect::<Vec<_>>(),
+                vec![0xA1, 0xA2, 0xA3],
+                "cut {cut}"
+            );
+            assert_eq!(stats.resyncs, 0);
+            assert!(f.iter().all(|x| x.0.complete));
+            // The frame holding the cut starts in packet 1 and ends in packet 2.
+            let split_frame = f
+                .iter()
+                .find(|x| x.0.offset < cut as u64 && x.0.end() > cut as u64);
+            if let Some((span, _)) = split_frame {
+                assert_eq!((span.first_index, span.last_index), (1, 2));
+                assert_eq!((span.first_ts, span.last_ts), (100, 200));
+            }
+        }
+    }
+
+    #[test]
+    fn mid_stream_start_resyncs() {
+        // Starts inside the first frame's body.
+        let s = stream_of(&[(3, &THREE[3..])], false);
+        let (f, stats) = frames(&s);
+        assert_eq!(f.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0xA2, 0xA3]);
+        assert_eq!(stats.resyncs, 1);
+        assert_eq!(stats.skipped_bytes, 2);
+    }
+
+    #[test]
+    fn gap_over_a_prefix_resyncs_after_it() {
+        let s = stream_of(&[(0, &THREE[..6]), (11, &THREE[11..])], true);
+        let (f, stats) = frames(&s);
+        assert_eq!(f.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0xA1, 0xA3]);
+        assert_eq!(stats.resyncs, 1);
+    }
+
+    #[test]
+    fn gap_inside_a_body_keeps_sync() {
+        let s = stream_of(&[(0, &THREE[..10]), (11, &THREE[11..])], true);
+        let (f, stats) = frames(&s);
+        assert_eq!(f.len(), 3);
+        assert!(!f[1].0.complete);
+        assert_eq!(stats.incomplete_frames, 1);
+        assert_eq!(stats.resyncs, 0);
+    }
+
+    #[test]
+    fn cut_at_end_is_counted() {
+        let s = stream_of(&[(0, &THREE[..13])], true);
+        let (f, stats) = frames(&s);
+        assert_eq!(f.len(), 2);
+        assert_eq!(stats.cut_at_end, 1);
+    }
+
+    #[test]
+    fn garbage_yields_nothing() {
+        let junk = [0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0xfc, 0x03, 0x03];
+        let s = stream_of(&[(0, &junk)], true);
+        let (f, stats) = frames(&s);
+        assert!(f.is_empty());
+        assert_eq!(stats.bad_lengths, 1);
+    }
+}

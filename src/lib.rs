@@ -1,0 +1,19 @@
+//! kapture: turns packet captures of Kafka traffic into one OpenTelemetry span per
+//! request/response exchange.
+//!
+//! The pipeline is a chain of plain data types, one stage per module:
+//! `capture` (file → [`capture::Packet`]) → `net` (packet → [`net::Segment`]) →
+//! `tcp` (segments → reassembled streams) → `kafka` (streams → exchanges) →
+//! `span` (exchange → OTLP span) → `otlp` (spans → JSON Lines). `pipeline` wires the
+//! stages together and runs connections in parallel; `summary` reports what was seen
+//! and what was skipped.
+
+pub mod capture;
+pub mod cli;
+pub mod kafka;
+pub mod net;
+pub mod otlp;
+pub mod pipeline;
+pub mod span;
+pub mod summary;
+pub mod tcp;

@@ -1,0 +1,165 @@
+//! Counts what a run saw, emitted and skipped, and renders the short report printed
+//! on stderr at the end, so nothing kapture passes over goes unmentioned.
+
+use std::fmt::{self, Write as _};
+
+use crate::kafka::exchange::{ExchangeCounts, KafkaStats};
+use crate::kafka::{ConnectionReport, Unrecognised, Verdict};
+use crate::net::NetSkip;
+
+/// Everything counted over one run (all input files).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub files: u64,
+    pub packets: u64,
+    pub capture_bytes: u64,
+    /// Warnings from the capture readers (file ended early, bad block, ...).
+    pub capture_warnings: Vec<String>,
+    /// Packets whose captured length is below their length on the wire.
+    pub truncated_packets: u64,
+    pub tcp_packets: u64,
+    pub not_ip: u64,
+    pub not_tcp: u64,
+    pub ip_fragments: u64,
+    pub unsupported_link: u64,
+    pub malformed_packets: u64,
+    pub tcp_connections: u64,
+    pub kafka_connections: u64,
+    /// Connections on a Kafka port holding something else, by guess.
+    pub tls_connections: u64,
+    pub unknown_connections: u64,
+    /// Connections on a Kafka port with no payload at all.
+    pub empty_connections: u64,
+    /// Connections on other ports that held no Kafka.
+    pub other_connections: u64,
+    pub exchanges: ExchangeCounts,
+    pub emitted: u64,
+    pub filtered_out: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub retransmitted_segments: u64,
+    pub out_of_order_segments: u64,
+    pub bytes_before_start: u64,
+    pub kafka: KafkaStats,
+}
+
+impl Summary {
+    /// Counts one packet the network layer could not use.
+    pub fn count_skip(&mut self, skip: NetSkip) {
+        match skip {
+            NetSkip::UnsupportedLink(_) => self.unsupported_link += 1,
+            NetSkip::NotIp => self.not_ip += 1,
+            NetSkip::NotTcp => self.not_tcp += 1,
+            NetSkip::IpFragment => self.ip_fragments += 1,
+            _ => self.malformed_packets += 1,
+        }
+    }
+
+    /// Adds one analysed connection.
+    pub fn add_connection(&mut self, report: &ConnectionReport) {
+        match report.verdict {
+            Verdict::Kafka => self.kafka_connections += 1,
+            Verdict::OtherTraffic => self.other_connections += 1,
+            Verdict::NoPayload => self.empty_connections += 1,
+            Verdict::NotKafka(Unrecognised::Tls) => self.tls_connections += 1,
+            Verdict::NotKafka(Unrecognised::Unknown) => self.unknown_connections += 1,
+        }
+        if report.verdict != Verdict::Kafka {
+            return;
+        }
+        self.gaps += report.gaps;
+        self.gap_bytes += report.gap_bytes;
+        for s in &report.tcp {
+            self.retransmitted_segments += s.retransmitted_segments;
+            self.out_of_order_segments += s.out_of_order_segments;
+            self.bytes_before_start += s.bytes_before_start;
+        }
+        self.kafka.add(&report.kafka);
+        self.exchanges.add_all(&report.exchanges);
+    }
+
+    /// Whether anything was lost or skipped: a reason for the "warnings" exit status.
+    pub fn has_losses(&self) -> bool {
+        !self.capture_warnings.is_empty()
+            || self.truncated_packets > 0
+            || self.malformed_packets > 0
+            || self.gaps > 0
+            || self.tls_connections > 0
+            || self.unknown_connections > 0
+            || self.kafka.requests.skipped_bytes > 0
+            || self.kafka.responses.skipped_bytes > 0
+            || self.kafka.unpaired_responses > 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "kapture: {} packets in {} file(s) ({} TCP); {} TCP connections, {} Kafka",
+            self.packets,
+            self.files,
+            self.tcp_packets,
+            self.tcp_connections,
+            self.kafka_connections
+        );
+        let e = &self.exchanges;
+        let _ = writeln!(
+            out,
+            "  exchanges: {} found, {} emitted as spans, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
+            e.total, self.emitted, self.filtered_out, e.paired, e.not_expected, e.not_captured
+        );
+        let k = &self.kafka;
+        let mut skipped = Vec::new();
+        let mut note = |n: u64, what: &str| {
+            if n > 0 {
+                skipped.push(format!("{n} {what}"));
+            }
+        };
+        note(k.unpaired_responses, "unpaired responses");
+        note(self.gaps, "gaps in TCP streams");
+        note(self.gap_bytes, "bytes lost in gaps");
+        note(
+            k.requests.skipped_bytes + k.responses.skipped_bytes,
+            "bytes skipped while resynchronising Kafka framing",
+        );
+        note(
+            k.requests.incomplete_frames + k.responses.incomplete_frames,
+            "frames with missing bytes",
+        );
+        note(
+            k.requests.cut_at_end + k.responses.cut_at_end,
+            "frames cut off by the end of the capture",
+        );
+        note(
+            self.bytes_before_start,
+            "bytes from before the capture began (mid-connection start)",
+        );
+        note(self.truncated_packets, "packets cut by the snapshot length");
+        note(self.retransmitted_segments, "retransmitted segments");
+        note(self.malformed_packets, "malformed packets");
+        note(self.ip_fragments, "IP fragments (not reassembled)");
+        note(self.not_ip + self.not_tcp, "non-TCP packets");
+        note(self.unsupported_link, "packets on unsupported link types");
+        note(
+            self.tls_connections,
+            "connections on a Kafka port carrying TLS (capture before encryption or use plaintext listeners)",
+        );
+        note(
+            self.unknown_connections,
+            "connections on a Kafka port carrying no recognisable Kafka",
+        );
+        note(
+            self.other_connections,
+            "connections on other ports without Kafka",
+        );
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "  skipped or seen: {}", skipped.join(", "));
+        }
+        for w in &self.capture_warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        f.write_str(out.trim_end())
+    }
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: running the kapture binary and reading
+//! its OTLP JSON Lines output back.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::{Span, TracesData};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testdata(name: &str) -> PathBuf {
+    root().join("testdata").join(name)
+}
+
+/// Runs kapture with `args` from the crate root.
+pub fn kapture<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_kapture"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("kapture runs")
+}
+
+/// Parses JSON Lines of TracesData into spans, checking each line on the way.
+pub fn parse_spans(jsonl: &[u8]) -> Vec<Span> {
+    let text = std::str::from_utf8(jsonl).expect("output is UTF-8");
+    let mut spans = Vec::new();
+    for line in text.lines() {
+        assert!(line.len() < 1024 * 1024, "line over 1 MiB");
+        let data: TracesData = serde_json::from_str(line).expect("line is TracesData");
+        for rs in data.resource_spans {
+            for ss in rs.scope_spans {
+                spans.extend(ss.spans);
+            }
+        }
+    }
+    spans
+}
+
+/// A span attribute value in a comparable form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Other,
+}
+
+pub fn attrs(span: &Span) -> BTreeMap<String, Attr> {
+    span.attributes
+        .iter()
+        .map(|kv| {
+            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(s)) => Attr::Str(s.clone()),
+                Some(Value::IntValue(i)) => Attr::Int(*i),
+                Some(Value::BoolValue(b)) => Attr::Bool(*b),
+                _ => Attr::Other,
+            };
+            (kv.key.clone(), v)
+        })
+        .collect()
+}
+
+pub fn int_attr(span: &Span, key: &str) -> Option<i64> {
+    match attrs(span).get(key) {
+        Some(Attr::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+pub fn str_attr(span: &Span, key: &str) -> Option<String> {
+    match attrs(span).get(key) {
+        Some(Attr::Str(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}

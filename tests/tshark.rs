@@ -1,0 +1,182 @@
+//! Cross-checks kapture against an independent decoder: for every testdata capture
+//! with a stored tshark 4.4 decode (`testdata/<capture>.tshark.tsv`, made by
+//! `testdata/record/tshark.sh`), the request/response exchanges kapture pairs under
+//! `--api all` must equal those tshark pairs, matched on client port, broker port,
+//! API key, API version and correlation id. Known disagreements, each explained in
+//! `testdata/<capture>.tshark-known.tsv`, are the only differences allowed.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::*;
+
+/// (client port, broker port, api key, api version, correlation id)
+type Key = (i64, i64, i64, i64, i64);
+
+fn column<'a>(header: &HashMap<&str, usize>, row: &[&'a str], name: &str) -> Vec<&'a str> {
+    let i = header[name];
+    row.get(i)
+        .map(|v| v.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The exchanges tshark paired: every response PDU that names its request frame.
+fn tshark_pairs(tsv: &str) -> Vec<Key> {
+    let mut lines = tsv.lines();
+    let header: HashMap<&str, usize> = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    // Request versions by (frame, correlation id).
+    let mut versions: HashMap<(i64, i64), i64> = HashMap::new();
+    for row in &rows {
+        let frame: i64 = row[header["frame.number"]].parse().unwrap();
+        let ids = column(&header, row, "kafka.correlation_id");
+        let vers = column(&header, row, "kafka.api_version");
+        for (id, v) in ids.iter().zip(vers.iter()) {
+            versions.insert((frame, id.parse().unwrap()), v.parse().unwrap());
+        }
+    }
+    let mut pairs = Vec::new();
+    for row in &rows {
+        let req_frames = column(&header, row, "kafka.request_frame");
+        if req_frames.is_empty() {
+            continue;
+        }
+        let ids = column(&header, row, "kafka.correlation_id");
+        let keys = column(&header, row, "kafka.api_key");
+        let client: i64 = row[header["tcp.dstport"]].parse().unwrap();
+        let broker: i64 = row[header["tcp.srcport"]].parse().unwrap();
+        for (j, rf) in req_frames.iter().enumerate() {
+            let id: i64 = ids[j].parse().unwrap();
+            let key: i64 = keys[j].parse().unwrap();
+            let version = versions
+                .get(&(rf.parse().unwrap(), id))
+                .copied()
+                .unwrap_or(-1);
+            pairs.push((client, broker, key, version, id));
+        }
+    }
+    pairs.sort();
+    pairs
+}
+
+/// The exchanges kapture paired, read back from its spans.
+fn kapture_pairs(capture: &str) -> Vec<Key> {
+    let out = kapture(["--api", "all", "-q", capture]);
+    assert!(out.status.code().unwrap_or(99) <= 1, "{capture}: {out:?}");
+    let mut pairs: Vec<Key> = parse_spans(&out.stdout)
+        .iter()
+        .filter(|s| str_attr(s, "kapture.response.state").as_deref() == Some("paired"))
+        .map(|s| {
+            let a = |k| int_attr(s, k).unwrap_or(-1);
+            (
+                a("client.port"),
+                a("server.port"),
+                a("kapture.api_key"),
+                a("kapture.api_version"),
+                a("kapture.correlation_id"),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// Differences tshark and kapture are known to have, as `side key... reason` rows.
+fn known(capture: &str) -> BTreeMap<(String, Key), String> {
+    let path = testdata(&format!("{capture}.tshark-known.tsv"));
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| f[i].parse::<i64>().unwrap();
+            (
+                (f[0].to_string(), (n(1), n(2), n(3), n(4), n(5))),
+                f[6].to_string(),
+            )
+        })
+        .collect()
+}
+
+fn diff(a: &[Key], b: &[Key]) -> Vec<Key> {
+    let mut rest: Vec<Key> = b.to_vec();
+    a.iter()
+        .filter(|k| match rest.iter().position(|r| r == *k) {
+            Some(p) => {
+                rest.remove(p);
+                false
+            }
+            None => true,
+        })
+        .copied()
+        .collect()
+}
+
+#[test]
+fn kapture_pairs_what_tshark_pairs() {
+    let mut checked = 0;
+    let mut report = String::new();
+    let mut entries: Vec<_> = std::fs::read_dir(root().join("testdata"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".tshark.tsv"))
+        .collect();
+    entries.sort();
+    for tsv_name in entries {
+        let stem = tsv_name.trim_end_matches(".tshark.tsv");
+        let capture = ["pcap", "pcapng"]
+            .iter()
+            .map(|ext| format!("{stem}.{ext}"))
+            .find(|c| testdata(c).exists())
+            .unwrap_or_else(|| panic!("no capture for {tsv_name}"));
+        let tsv = std::fs::read_to_string(testdata(&tsv_name)).unwrap();
+        let theirs = tshark_pairs(&tsv);
+        let ours = kapture_pairs(&format!("testdata/{capture}"));
+        let only_ours = diff(&ours, &theirs);
+        let only_theirs = diff(&theirs, &ours);
+        let mut expected = known(stem);
+        let mut unexplained = Vec::new();
+        for (side, keys) in [("kapture-only", &only_ours), ("tshark-only", &only_theirs)] {
+            for k in keys.iter() {
+                if expected.remove(&(side.to_string(), *k)).is_none() {
+                    unexplained.push(format!(
+                        "{side}\t{}\t{}\t{}\t{}\t{}",
+                        k.0, k.1, k.2, k.3, k.4
+                    ));
+                }
+            }
+        }
+        let stale: Vec<_> = expected.keys().collect();
+        println!(
+            "{capture}: tshark pairs {}, kapture pairs {}, agreed {}, kapture-only {}, tshark-only {}",
+            theirs.len(),
+            ours.len(),
+            ours.len() - only_ours.len(),
+            only_ours.len(),
+            only_theirs.len()
+        );
+        if !unexplained.is_empty() || !stale.is_empty() {
+            report += &format!(
+                "{capture}: unexplained differences:\n{}\nlisted but not seen: {stale:?}\n",
+                unexplained.join("\n")
+            );
+        }
+        assert!(
+            !theirs.is_empty() || !ours.is_empty(),
+            "{capture}: no exchanges at all"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no tshark decodes found in testdata");
+    assert!(report.is_empty(), "{report}");
+}
