@@ -208,6 +208,9 @@ pub struct Stream<'a> {
     pub chunks: Vec<Chunk<'a>>,
     /// Whether offset 0 is known to be the first byte the sender ever sent (SYN seen).
     pub starts_at_origin: bool,
+    /// One past the highest offset the sender is known to have sent, counting bytes
+    /// the snapshot length cut off; at least [`Stream::end`].
+    pub sent_end: u64,
     pub stats: StreamStats,
 }
 
@@ -224,7 +227,8 @@ impl<'a> Stream<'a> {
         self.chunks.last().map_or(0, Chunk::end)
     }
 
-    /// The holes between captured chunks (not counting anything after the last chunk).
+    /// The holes in what was sent: between captured chunks, and after the last one
+    /// when the snapshot length cut the final packets.
     pub fn gaps(&self) -> impl Iterator<Item = Gap> + '_ {
         let start = if self.starts_at_origin {
             0
@@ -232,14 +236,21 @@ impl<'a> Stream<'a> {
             self.chunks.first().map_or(0, |c| c.offset)
         };
         let mut expect = start;
-        self.chunks.iter().filter_map(move |c| {
-            let gap = (c.offset > expect).then(|| Gap {
-                offset: expect,
-                len: c.offset - expect,
-            });
-            expect = c.end();
-            gap
-        })
+        let tail = (self.sent_end > self.end()).then(|| Gap {
+            offset: self.end(),
+            len: self.sent_end - self.end(),
+        });
+        self.chunks
+            .iter()
+            .filter_map(move |c| {
+                let gap = (c.offset > expect).then(|| Gap {
+                    offset: expect,
+                    len: c.offset - expect,
+                });
+                expect = c.end();
+                gap
+            })
+            .chain(tail)
     }
 
     /// Index of the chunk holding `offset`, if that byte was captured.
@@ -268,6 +279,20 @@ impl<'a> Stream<'a> {
             match self.chunks.get(i + 1) {
                 Some(n) if n.offset == c.end() => i += 1,
                 _ => return false,
+            }
+        }
+    }
+
+    /// How many bytes from `offset` on were captured without a hole.
+    pub fn contiguous_len(&self, offset: u64) -> u64 {
+        let Some(mut i) = self.chunk_at(offset) else {
+            return 0;
+        };
+        loop {
+            let c = &self.chunks[i];
+            match self.chunks.get(i + 1) {
+                Some(n) if n.offset == c.end() => i += 1,
+                _ => return c.end() - offset,
             }
         }
     }
@@ -363,10 +388,18 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
             data = &data[skip..];
             off += skip as i64;
             if data.is_empty() {
+                if seg.missing > 0 {
+                    stream.sent_end = stream
+                        .sent_end
+                        .max(off.max(0) as u64 + u64::from(seg.missing));
+                }
                 continue;
             }
         }
         let off = off as u64;
+        stream.sent_end = stream
+            .sent_end
+            .max(off + data.len() as u64 + u64::from(seg.missing));
         if off > covered.contiguous_end() {
             stream.stats.out_of_order_segments += 1;
         }

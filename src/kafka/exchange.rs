@@ -2,7 +2,7 @@
 //! request paired with the response that carries its correlation id, or marked as
 //! expecting none (Produce with acks=0) or as unanswered in the capture.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::api;
@@ -120,7 +120,7 @@ pub fn read_request_header<T>(
     len: u64,
     then: impl FnOnce(Result<header::RequestHeader<'_>, HeaderError>) -> T,
 ) -> Option<T> {
-    let captured = stream.end().saturating_sub(body).min(len) as usize;
+    let captured = stream.contiguous_len(body).min(len) as usize;
     let mut want = HEAD_PEEK.min(captured);
     loop {
         let bytes = stream.bytes(body, want)?;
@@ -177,7 +177,7 @@ impl FrameValidator for RequestValidator {
 /// Reads `acks` from the start of a Produce request body.
 fn produce_acks(stream: &Stream<'_>, req: &Request) -> Option<i16> {
     let body = req.span.body_offset() + req.header_len;
-    let avail = stream.end().saturating_sub(body).min(64) as usize;
+    let avail = stream.contiguous_len(body).min(64) as usize;
     let b = stream.bytes(body, avail)?;
     let mut pos = 0usize;
     if req.api_version >= 3 {
@@ -215,13 +215,48 @@ pub fn split_requests(stream: &Stream<'_>, max_frame: u64) -> (Vec<Request>, Fra
     (requests, stats)
 }
 
-/// Validates response frames: in sync any length will do; while searching, the
-/// correlation id must belong to a request of the same connection.
-pub struct ResponseValidator<'r> {
-    pub correlation_ids: &'r HashSet<i32>,
+/// Validates response frames. In sync any length will do. While searching, the
+/// correlation id must belong to a request of the same connection that is still
+/// waiting for its answer and was sent before the candidate's bytes arrived.
+pub struct ResponseValidator {
+    /// Send times of the requests still waiting, by correlation id.
+    waiting: HashMap<i32, Vec<i64>>,
 }
 
-impl FrameValidator for ResponseValidator<'_> {
+impl ResponseValidator {
+    pub fn new(requests: &[Request]) -> Self {
+        let mut waiting: HashMap<i32, Vec<i64>> = HashMap::new();
+        for r in requests.iter().filter(|r| r.expects_response()) {
+            waiting
+                .entry(r.correlation_id)
+                .or_default()
+                .push(r.span.first_ts);
+        }
+        ResponseValidator { waiting }
+    }
+
+    /// Forgets the oldest waiting request with `id` sent by `ts`; false if none.
+    fn answer(&mut self, id: i32, ts: i64) -> bool {
+        let Some(times) = self.waiting.get_mut(&id) else {
+            return false;
+        };
+        match times.iter().position(|&t| t <= ts) {
+            Some(i) => {
+                times.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn is_waiting(&self, id: i32, ts: i64) -> bool {
+        self.waiting
+            .get(&id)
+            .is_some_and(|times| times.iter().any(|&t| t <= ts))
+    }
+}
+
+impl FrameValidator for ResponseValidator {
     type Head = i32;
 
     fn min_len(&self) -> u64 {
@@ -234,7 +269,12 @@ impl FrameValidator for ResponseValidator<'_> {
             return None;
         }
         let id = i32::from_be_bytes(b);
-        (!resync || self.correlation_ids.contains(&id)).then_some(id)
+        let ts = stream.chunk_containing(body)?.ts_ns;
+        if resync {
+            return self.is_waiting(id, ts).then_some(id);
+        }
+        self.answer(id, ts);
+        Some(id)
     }
 }
 
@@ -242,10 +282,10 @@ impl FrameValidator for ResponseValidator<'_> {
 pub fn split_responses(
     stream: &Stream<'_>,
     max_frame: u64,
-    correlation_ids: &HashSet<i32>,
+    requests: &[Request],
 ) -> (Vec<Response>, FramingStats) {
     let mut responses = Vec::new();
-    let mut validator = ResponseValidator { correlation_ids };
+    let mut validator = ResponseValidator::new(requests);
     let stats = frame::split(stream, max_frame, &mut validator, |span, correlation_id| {
         responses.push(Response {
             span,

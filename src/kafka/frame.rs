@@ -106,7 +106,7 @@ pub fn split<V: FrameValidator>(
         }
         let mut prefix = [0u8; 4];
         if !stream.read_into(pos, &mut prefix) {
-            if pos + PREFIX > end {
+            if pos + PREFIX > stream.sent_end.max(end) {
                 stats.cut_at_end += 1;
                 break;
             }
@@ -129,7 +129,7 @@ pub fn split<V: FrameValidator>(
         };
         let span = frame_span(stream, pos, PREFIX + len);
         stats.frames += 1;
-        if span.end() > end {
+        if span.end() > stream.sent_end.max(end) {
             stats.cut_at_end += 1;
         } else if !span.complete {
             stats.incomplete_frames += 1;
@@ -263,6 +263,7 @@ mod tests {
                 })
                 .collect(),
             starts_at_origin: origin,
+            sent_end: 0,
             stats: Default::default(),
         }
     }

@@ -7,8 +7,6 @@ pub mod exchange;
 pub mod frame;
 pub mod header;
 
-use std::collections::HashSet;
-
 use crate::net::Endpoint;
 use crate::tcp::{self, Connection, Dir, Stream, StreamStats};
 use exchange::{Exchange, KafkaStats};
@@ -118,8 +116,7 @@ pub fn analyse(conn: &Connection<'_>, config: &KafkaConfig) -> ConnectionReport 
     let mut kafka = KafkaStats::default();
     let (requests, rstats) = exchange::split_requests(to_broker, config.max_frame);
     kafka.requests = rstats;
-    let ids: HashSet<i32> = requests.iter().map(|r| r.correlation_id).collect();
-    let (responses, sstats) = exchange::split_responses(to_client, config.max_frame, &ids);
+    let (responses, sstats) = exchange::split_responses(to_client, config.max_frame, &requests);
     kafka.responses = sstats;
     let exchanges = exchange::pair(requests, responses, &mut kafka);
 
