@@ -167,21 +167,22 @@ impl ReadReport {
 
     /// Records that reading stopped at byte `offset`.
     fn stop(&mut self, offset: usize, damage: Damage) {
-        let good = self.packets;
-        let kept = match good {
-            0 => "no packets were read".to_string(),
-            1 => "packet 1 was read".to_string(),
-            n => format!("packets 1 to {n} were read"),
+        let kept = match self.packets {
+            0 => "no packet before it was read".to_string(),
+            1 => "packet 1 before it was read".to_string(),
+            n => format!("packets 1 to {n} before it were read"),
         };
         let warning = match damage {
-            Damage::Cut(what) => format!(
-                "the capture ends in the middle of a {what} at byte offset {offset} \
-                 (after packet {good}); {kept}"
-            ),
-            Damage::Corrupt(why) => format!(
-                "corrupt data at byte offset {offset} (after packet {good}): {why}; \
-                 reading stopped there, {kept}"
-            ),
+            Damage::Cut(what) => {
+                format!(
+                    "the capture ends in the middle of a {what} at byte offset {offset}; {kept}"
+                )
+            }
+            Damage::Corrupt(why) => {
+                format!(
+                    "corrupt data at byte offset {offset} ({why}); reading stopped there, {kept}"
+                )
+            }
         };
         self.warnings.push(warning);
         self.stopped_at = Some(u64::try_from(offset).unwrap_or(u64::MAX));
@@ -798,7 +799,7 @@ mod tests {
         assert_eq!(report.stopped_at, Some(44));
         let w = &report.warnings[0];
         assert!(
-            w.contains("byte offset 44") && w.contains("after packet 1"),
+            w.contains("byte offset 44") && w.contains("packet 1 before it was read"),
             "{w}"
         );
         assert!(w.contains("corrupt"), "{w}");
@@ -1038,46 +1039,54 @@ mod tests {
         assert_eq!(pkts, vec![(1, 1_000_000_000, 1, vec![0x55], 1)]);
     }
 
+    /// Where each block of a pcapng file starts, and where the file ends.
+    fn block_offsets(f: &[u8], be: bool) -> Vec<usize> {
+        let mut offsets = vec![0];
+        let mut at = 0;
+        while at < f.len() {
+            let len: [u8; 4] = f[at + 4..at + 8].try_into().unwrap();
+            at += if be {
+                u32::from_be_bytes(len)
+            } else {
+                u32::from_le_bytes(len)
+            } as usize;
+            offsets.push(at);
+        }
+        offsets
+    }
+
     #[test]
     fn pcapng_damage_is_reported_not_fatal() {
         let good = pcapng_two_interfaces(false);
-        // Unknown interface id in the second EPB.
-        let mut f = good.clone();
-        let shb_len = u32::from_le_bytes(f[4..8].try_into().unwrap()) as usize;
-        let idb0_len = u32::from_le_bytes(f[shb_len + 4..shb_len + 8].try_into().unwrap()) as usize;
-        let mut at = shb_len + idb0_len;
-        at += u32::from_le_bytes(f[at + 4..at + 8].try_into().unwrap()) as usize; // idb1
-        let epb1_at = at;
-        at += u32::from_le_bytes(f[at + 4..at + 8].try_into().unwrap()) as usize; // epb1
-        f[at + 8] = 7; // interface id 7
-        let (pkts, report) = read_all(&f).unwrap();
-        assert_eq!(pkts.len(), 1);
-        assert_eq!(report.stopped_at, Some(at as u64));
+        // Blocks: SHB, IDB 0, IDB 1, EPB (interface 1), EPB (interface 0), ISB.
+        let [_, _, _, epb1, epb0, ..] = block_offsets(&good, false)[..] else {
+            panic!("unexpected layout")
+        };
+        let read_damaged = |at: usize, byte: u8| {
+            let mut f = good.clone();
+            f[at] = byte;
+            let (pkts, report) = read_all(&f).unwrap();
+            (pkts.len(), report.stopped_at, report.warnings.join("\n"))
+        };
+        // Second EPB names interface 7.
+        let (n, stop, w) = read_damaged(epb0 + 8, 7);
+        assert_eq!((n, stop), (1, Some(epb0 as u64)));
         assert!(
-            report.warnings[0].contains("interface 7"),
-            "{:?}",
-            report.warnings
+            w.contains("interface 7") && w.contains("packet 1 before it was read"),
+            "{w}"
         );
-        // Captured length larger than the block.
-        let mut f = good.clone();
-        f[epb1_at + 8 + 12] = 200;
-        let (pkts, report) = read_all(&f).unwrap();
-        assert_eq!(pkts.len(), 0);
-        assert!(
-            report.warnings[0].contains("exceeds its block"),
-            "{:?}",
-            report.warnings
-        );
-        // Trailing length mismatch.
-        let mut f = good;
-        f[at - 4] ^= 0x40;
-        let (pkts, report) = read_all(&f).unwrap();
-        assert_eq!(pkts.len(), 0);
-        assert!(
-            report.warnings[0].contains("ends with"),
-            "{:?}",
-            report.warnings
-        );
+        // First EPB's captured length (200) runs past its block.
+        let (n, stop, w) = read_damaged(epb1 + 8 + 12, 200);
+        assert_eq!((n, stop), (0, Some(epb1 as u64)));
+        assert!(w.contains("exceeds its block"), "{w}");
+        // First EPB's trailing length differs from its leading one.
+        let (n, stop, w) = read_damaged(epb0 - 4, 0x44);
+        assert_eq!((n, stop), (0, Some(epb1 as u64)));
+        assert!(w.contains("ends with"), "{w}");
+        // A block length that is not a multiple of 4.
+        let (n, _, w) = read_damaged(epb0 + 4, 0x31);
+        assert_eq!(n, 1);
+        assert!(w.contains("not a plausible"), "{w}");
     }
 
     #[test]
@@ -1165,21 +1174,7 @@ mod tests {
     fn pcapng_cut_at_every_offset() {
         for be in [false, true] {
             let f = pcapng_two_interfaces(be);
-            let e = |at: usize| {
-                let b: [u8; 4] = f[at..at + 4].try_into().unwrap();
-                if be {
-                    u32::from_be_bytes(b)
-                } else {
-                    u32::from_le_bytes(b)
-                }
-            };
-            let mut boundaries = Vec::new();
-            let mut at = 0;
-            while at < f.len() {
-                at += e(at + 4) as usize;
-                boundaries.push(at);
-            }
-            check_every_cut(&f, &boundaries);
+            check_every_cut(&f, &block_offsets(&f, be)[1..]);
             assert_eq!(read_all(&f).unwrap().0.len(), 2);
         }
     }

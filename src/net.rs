@@ -278,6 +278,7 @@ fn is_other_transport(layer: Layer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture;
     use etherparse::PacketBuilder;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -627,6 +628,123 @@ mod tests {
                         "link type {lt}, prefix {len}"
                     );
                 }
+            }
+        }
+    }
+
+    /// Real captures recorded by testdata/record/record.sh: (file, packets, link types).
+    /// Packet counts measured with `tcpdump -r FILE | wc -l`, except multi.pcapng, where
+    /// tcpdump stops at the second interface's different link type ("an interface has a
+    /// type 276 different from the type of the first interface"); its count is
+    /// `tshark -r FILE | wc -l` (tshark 4.4), 28 + 30 packets from its two inputs.
+    const REAL_CAPTURES: &[(&str, u64, &[u32])] = &[
+        ("aiokafka.pcap", 100, &[1]),
+        ("any-sll.pcap", 54, &[113]),
+        ("any-sll2.pcap", 56, &[276]),
+        ("basic-kafka-python.pcap", 60, &[1]),
+        ("codecs-kcat.pcap", 168, &[1]),
+        ("group-confluent.pcap", 129, &[1]),
+        ("large-records.pcap", 116, &[1]),
+        ("midstream.pcap", 166, &[1]),
+        ("multi.pcapng", 58, &[1, 276]),
+        ("nano.pcap", 56, &[1]),
+        ("produce-error.pcap", 90, &[1]),
+        ("snaplen200.pcap", 60, &[1]),
+        ("traceparent-otel.pcap", 115, &[1]),
+    ];
+
+    /// What one real packet decoded to, for comparison with tshark.
+    struct Decoded {
+        ts: String,
+        ports: (u16, u16),
+        tcp_len: usize,
+        captured: usize,
+    }
+
+    fn decode_file(bytes: &[u8]) -> (Vec<Decoded>, Vec<u32>, capture::ReadReport) {
+        let mut out = Vec::new();
+        let mut links = Vec::new();
+        let report = capture::for_each_packet(bytes, |p| {
+            let seg = decode_segment(&p).unwrap_or_else(|e| panic!("packet {}: {e}", p.index));
+            assert!(
+                seg.src.port == 9092 || seg.dst.port == 9092,
+                "packet {}",
+                p.index
+            );
+            if !links.contains(&p.link_type) {
+                links.push(p.link_type);
+            }
+            let (secs, nanos) = (
+                p.ts_ns.div_euclid(1_000_000_000),
+                p.ts_ns.rem_euclid(1_000_000_000),
+            );
+            out.push(Decoded {
+                ts: format!("{secs}.{nanos:09}"),
+                ports: (seg.src.port, seg.dst.port),
+                tcp_len: seg.payload.len() + seg.missing as usize,
+                captured: p.data.len(),
+            });
+        })
+        .unwrap();
+        (out, links, report)
+    }
+
+    /// Checks every row of FILE.tshark.tsv (tshark 4.4's view of the Kafka frames,
+    /// recorded with the capture) against what we decoded for that frame number.
+    fn check_against_tshark(name: &str, tsv: &str, decoded: &[Decoded]) {
+        let mut lines = tsv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+        let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+        let (num, time, sport, dport, len) = (
+            col("frame.number"),
+            col("frame.time_epoch"),
+            col("tcp.srcport"),
+            col("tcp.dstport"),
+            col("tcp.len"),
+        );
+        for line in lines {
+            let f: Vec<&str> = line.split('\t').collect();
+            let frame: usize = f[num].parse().unwrap();
+            let d = &decoded[frame - 1];
+            let what = format!("{name} frame {frame}");
+            assert_eq!(d.ts, f[time], "{what}: timestamp");
+            assert_eq!(
+                d.ports,
+                (f[sport].parse().unwrap(), f[dport].parse().unwrap()),
+                "{what}"
+            );
+            assert_eq!(d.tcp_len.to_string(), f[len], "{what}: tcp.len");
+        }
+    }
+
+    #[test]
+    fn real_captures_decode_completely() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/");
+        for &(name, packets, link_types) in REAL_CAPTURES {
+            let Ok(bytes) = std::fs::read(format!("{dir}{name}")) else {
+                eprintln!("skipping {name}: not recorded");
+                continue;
+            };
+            let (decoded, links, report) = decode_file(&bytes);
+            assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
+            assert_eq!(report.packets, packets, "{name}");
+            assert_eq!(links, link_types, "{name}");
+            let stem = name.rsplit_once('.').unwrap().0;
+            if let Ok(tsv) = std::fs::read_to_string(format!("{dir}{stem}.tshark.tsv")) {
+                check_against_tshark(name, &tsv, &decoded);
+            }
+            if name == "snaplen200.pcap" {
+                assert!(decoded.iter().all(|d| d.captured <= 200));
+                assert!(
+                    decoded.iter().any(|d| d.tcp_len > d.captured),
+                    "some payload is cut"
+                );
+            }
+            if name == "nano.pcap" {
+                assert!(matches!(
+                    report.format,
+                    capture::CaptureFormat::Pcap { nanos: true, .. }
+                ));
             }
         }
     }

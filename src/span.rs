@@ -3,7 +3,7 @@
 //! from packet timestamps and ids derived from stable facts of the capture.
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::SpanKind};
 use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
 use crate::kafka::ConnectionReport;
@@ -195,6 +195,8 @@ pub fn build(
         start_time_unix_nano: nanos(req.span.first_ts),
         end_time_unix_nano: nanos(end_ts),
         attributes,
+        // Always present: some JSON readers reject `"status":null`.
+        status: Some(Status::default()),
         ..Default::default()
     }
 }
