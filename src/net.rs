@@ -645,6 +645,7 @@ mod tests {
         ("codecs-kcat.pcap", 168, &[1]),
         ("group-confluent.pcap", 129, &[1]),
         ("large-records.pcap", 116, &[1]),
+        ("midframe.pcap", 86, &[1]),
         ("midstream.pcap", 166, &[1]),
         ("multi.pcapng", 58, &[1, 276]),
         ("nano.pcap", 56, &[1]),
