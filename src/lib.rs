@@ -17,3 +17,4 @@ pub mod pipeline;
 pub mod span;
 pub mod summary;
 pub mod tcp;
+pub mod testkit;

@@ -12,7 +12,7 @@ use crate::net;
 use crate::otlp;
 use crate::span::{self, Origin, SpanConfig};
 use crate::summary::Summary;
-use crate::tcp::ConnectionTable;
+use crate::tcp::{Connection, ConnectionTable};
 
 /// The set of API keys whose exchanges become spans.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,25 @@ pub fn process_capture(
     config: &PipelineConfig,
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
+    let conns = read_connections(bytes, summary)?;
+    let results = analyse_connections(&conns, file_index, config);
+    summary.other_connections += conns.len() as u64 - results.len() as u64;
+
+    let mut out = Vec::with_capacity(results.len());
+    for (report, spans, filtered) in results {
+        summary.add_connection(&report);
+        summary.filtered_out += filtered;
+        summary.emitted += spans.spans.len() as u64;
+        out.push(spans);
+    }
+    Ok(out)
+}
+
+/// The sequential pass: reads every packet and groups TCP segments by connection.
+pub fn read_connections<'a>(
+    bytes: &'a [u8],
+    summary: &mut Summary,
+) -> Result<Vec<Connection<'a>>, CaptureError> {
     let mut table = ConnectionTable::new();
     let report = capture::for_each_packet(bytes, |packet| {
         summary.packets += 1;
@@ -94,9 +113,19 @@ pub fn process_capture(
     summary.capture_warnings.extend(report.warnings);
     let conns = table.into_connections();
     summary.tcp_connections += conns.len() as u64;
+    Ok(conns)
+}
 
+/// The parallel pass: analyses every connection worth it on the rayon pool and
+/// serialises its spans. Returns, per analysed connection in input order, its report,
+/// its spans and how many exchanges the API filter dropped.
+fn analyse_connections(
+    conns: &[Connection<'_>],
+    file_index: u32,
+    config: &PipelineConfig,
+) -> Vec<(ConnectionReport, ConnectionSpans, u64)> {
     let origin = Origin { file_index };
-    let results: Vec<(ConnectionReport, ConnectionSpans, u64)> = conns
+    conns
         .par_iter()
         .filter(|c| kafka::worth_analysing(c, &config.kafka))
         .map(|conn| {
@@ -114,15 +143,5 @@ pub fn process_capture(
                 .collect();
             (report, ConnectionSpans { spans }, filtered)
         })
-        .collect();
-    summary.other_connections += conns.len() as u64 - results.len() as u64;
-
-    let mut out = Vec::with_capacity(results.len());
-    for (report, spans, filtered) in results {
-        summary.add_connection(&report);
-        summary.filtered_out += filtered;
-        summary.emitted += spans.spans.len() as u64;
-        out.push(spans);
-    }
-    Ok(out)
+        .collect()
 }

@@ -172,3 +172,166 @@ fn classify(stream: &Stream<'_>) -> Unrecognised {
         _ => Unrecognised::Unknown,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::read_connections;
+    use crate::summary::Summary;
+    use crate::testkit::{self, Conversation, Side};
+    use exchange::ResponseState;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse, ProduceRequest};
+
+    const MS: i64 = 1_000_000;
+
+    fn metadata_exchange(conv: &mut Conversation, id: i32, t: i64) {
+        let req = testkit::request_frame(
+            api::METADATA,
+            12,
+            id,
+            Some("kt"),
+            &MetadataRequest::default(),
+        );
+        let resp = testkit::response_frame(api::METADATA, 12, id, &MetadataResponse::default());
+        conv.send(Side::Client, t, &req);
+        conv.send(Side::Broker, t + MS, &resp);
+    }
+
+    fn analyse_pcap(pcap: &[u8], config: &KafkaConfig) -> Vec<ConnectionReport> {
+        let mut summary = Summary::default();
+        read_connections(pcap, &mut summary)
+            .unwrap()
+            .iter()
+            .filter(|c| worth_analysing(c, config))
+            .map(|c| analyse(c, config))
+            .collect()
+    }
+
+    #[test]
+    fn kafka_on_another_port_is_found_by_its_headers() {
+        // No SYN, neither port is 9092: only the headers say which end is the broker.
+        let mut conv = Conversation::new(40000, 19999, 1000, 5000);
+        for i in 0..3 {
+            metadata_exchange(&mut conv, i + 1, (10 + 10 * i64::from(i)) * MS);
+        }
+        let pcap = testkit::pcap(&conv.packets);
+        let reports = analyse_pcap(&pcap, &KafkaConfig::default());
+        assert_eq!(reports.len(), 1);
+        let r = &reports[0];
+        assert_eq!(r.verdict, Verdict::Kafka);
+        assert_eq!((r.client.port, r.broker.port), (40000, 19999));
+        assert_eq!(r.exchanges.len(), 3);
+        assert!(r.exchanges.iter().all(|e| e.state == ResponseState::Paired));
+
+        // Explicit ports leave it out.
+        let explicit = KafkaConfig {
+            ports: PortRule {
+                ports: vec![9092],
+                explicit: true,
+            },
+            ..KafkaConfig::default()
+        };
+        assert!(analyse_pcap(&pcap, &explicit).is_empty());
+    }
+
+    #[test]
+    fn syn_decides_the_broker_even_against_the_port_rule() {
+        // The client happens to use port 9092 as its source port.
+        let mut conv = Conversation::new(9092, 30000, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        metadata_exchange(&mut conv, 7, 3 * MS);
+        let pcap = testkit::pcap(&conv.packets);
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        assert_eq!((r.client.port, r.broker.port), (9092, 30000));
+        assert_eq!(r.exchanges.len(), 1);
+    }
+
+    #[test]
+    fn non_kafka_on_another_port_is_other_traffic() {
+        let mut conv = Conversation::new(40000, 8080, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        conv.send(Side::Client, 3 * MS, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        conv.send(
+            Side::Broker,
+            4 * MS,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        );
+        let pcap = testkit::pcap(&conv.packets);
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        assert_eq!(r.verdict, Verdict::OtherTraffic);
+        assert!(r.exchanges.is_empty());
+    }
+
+    #[test]
+    fn tls_on_the_kafka_port_is_named() {
+        let mut conv = Conversation::new(40000, 9092, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        // A TLS 1.2 ClientHello record header and the start of its body.
+        conv.send(
+            Side::Client,
+            3 * MS,
+            &[
+                0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+            ],
+        );
+        let pcap = testkit::pcap(&conv.packets);
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        assert_eq!(r.verdict, Verdict::NotKafka(Unrecognised::Tls));
+    }
+
+    #[test]
+    fn produce_with_acks_0_expects_no_response_and_pipelines_pair() {
+        let mut conv = Conversation::new(40000, 9092, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        let fire_and_forget = ProduceRequest::default().with_acks(0).with_timeout_ms(1000);
+        let acked = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1000);
+        // Three requests in flight before any response; the acks=0 one gets none.
+        conv.send(
+            Side::Client,
+            3 * MS,
+            &testkit::request_frame(api::PRODUCE, 9, 1, Some("p"), &acked),
+        );
+        conv.send(
+            Side::Client,
+            4 * MS,
+            &testkit::request_frame(api::PRODUCE, 9, 2, Some("p"), &fire_and_forget),
+        );
+        conv.send(
+            Side::Client,
+            5 * MS,
+            &testkit::request_frame(api::METADATA, 12, 3, Some("p"), &MetadataRequest::default()),
+        );
+        let produce_resp = kafka_protocol::messages::ProduceResponse::default();
+        conv.send(
+            Side::Broker,
+            6 * MS,
+            &testkit::response_frame(api::PRODUCE, 9, 1, &produce_resp),
+        );
+        conv.send(
+            Side::Broker,
+            7 * MS,
+            &testkit::response_frame(api::METADATA, 12, 3, &MetadataResponse::default()),
+        );
+        let pcap = testkit::pcap(&conv.packets);
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        let states: Vec<_> = r
+            .exchanges
+            .iter()
+            .map(|e| (e.request.correlation_id, e.state))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (1, ResponseState::Paired),
+                (2, ResponseState::NotExpected),
+                (3, ResponseState::Paired)
+            ]
+        );
+        assert_eq!(r.exchanges[0].request.acks, Some(-1));
+        assert_eq!(r.exchanges[1].request.acks, Some(0));
+        assert_eq!(r.exchanges[2].response.unwrap().span.first_ts, 7 * MS);
+        assert_eq!(r.kafka.unpaired_responses, 0);
+    }
+}
