@@ -10,6 +10,8 @@
 
 pub mod capture;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka;
 pub mod net;
 pub mod otlp;
@@ -17,4 +19,5 @@ pub mod pipeline;
 pub mod span;
 pub mod summary;
 pub mod tcp;
+#[doc(hidden)]
 pub mod testkit;
