@@ -6,9 +6,12 @@ mod common;
 
 use common::root;
 
+/// A fuzz target's name and its entry point.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [Target; 4] = [
         ("capture", kapture::fuzzing::capture),
         ("net", kapture::fuzzing::net),
         ("tcp_kafka", kapture::fuzzing::tcp_kafka),

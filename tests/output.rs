@@ -66,6 +66,13 @@ const CAPTURES: &[&str] = &[
     "multi.pcapng",
     "snaplen200.pcap",
     "midstream.pcap",
+    "ipv6.pcap",
+    "port19092.pcap",
+    "acks0.pcap",
+    "netem.pcap",
+    "netem-broker.pcap",
+    "traceparent-otel.pcap",
+    "produce-error.pcap",
 ];
 
 #[test]
@@ -100,7 +107,12 @@ fn spans_carry_ids_kind_and_packet_times() {
                 str_attr(s, "messaging.operation.name")
             );
             assert_eq!(str_attr(s, "messaging.system").as_deref(), Some("kafka"));
-            assert_eq!(int_attr(s, "server.port"), Some(9092), "{name}");
+            let broker_port = if name.starts_with("port19092") {
+                19092
+            } else {
+                9092
+            };
+            assert_eq!(int_attr(s, "server.port"), Some(broker_port), "{name}");
             assert_eq!(str_attr(s, "network.transport").as_deref(), Some("tcp"));
 
             let first = int_attr(s, "kapture.request.first_frame").unwrap() as u64;

@@ -226,7 +226,7 @@ pub struct ResponseValidator {
 impl ResponseValidator {
     pub fn new(requests: &[Request]) -> Self {
         let mut waiting: HashMap<i32, Vec<i64>> = HashMap::new();
-        for r in requests.iter().filter(|r| r.expects_response()) {
+        for r in requests {
             waiting
                 .entry(r.correlation_id)
                 .or_default()
@@ -303,11 +303,11 @@ pub fn pair(
     responses: Vec<Response>,
     stats: &mut KafkaStats,
 ) -> Vec<Exchange> {
+    // Requests that expect no response (acks=0) still wait: a broker that answers them
+    // anyway (some Kafka-compatible brokers do) gets its answer paired, not lost.
     let mut waiting: HashMap<i32, VecDeque<usize>> = HashMap::new();
     for (i, r) in requests.iter().enumerate() {
-        if r.expects_response() {
-            waiting.entry(r.correlation_id).or_default().push_back(i);
-        }
+        waiting.entry(r.correlation_id).or_default().push_back(i);
     }
     let mut answer: Vec<Option<Response>> = vec![None; requests.len()];
     for resp in responses {

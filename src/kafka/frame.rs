@@ -201,33 +201,33 @@ fn confirms<V: FrameValidator>(
         || plausible_at(stream, next, max_frame, validator).is_some()
 }
 
-/// Timing and completeness of the frame occupying `[offset, offset + size)`.
+/// Timing and completeness of the frame occupying `[offset, offset + size)`. The frame
+/// starts when the first packet carrying any of its bytes was seen and ends when the
+/// last of its bytes was first seen: in order these are the packets holding its first
+/// and last byte; after a loss, the retransmission that completed it sets the end.
 pub fn frame_span(stream: &Stream<'_>, offset: u64, size: u64) -> FrameSpan {
-    let first = stream
-        .chunk_containing(offset)
-        .copied()
-        .or_else(|| stream.chunks.first().copied())
-        .unwrap_or(crate::tcp::Chunk {
-            offset,
-            data: &[],
-            ts_ns: 0,
-            index: 0,
-        });
-    let last_byte = offset + size - 1;
-    // The chunk holding the last byte, or the last captured chunk before it.
-    let i = stream.chunks.partition_point(|c| c.offset <= last_byte);
-    let last = i
-        .checked_sub(1)
-        .and_then(|j| stream.chunks.get(j))
-        .copied()
-        .unwrap_or(first);
+    let end = offset + size;
+    let from = stream.chunks.partition_point(|c| c.end() <= offset);
+    let mut first: Option<(i64, u64)> = None;
+    let mut last: Option<(i64, u64)> = None;
+    for c in stream.chunks[from..].iter().take_while(|c| c.offset < end) {
+        let here = (c.ts_ns, c.index);
+        if first.is_none_or(|f| here < f) {
+            first = Some(here);
+        }
+        if last.is_none_or(|l| here > l) {
+            last = Some(here);
+        }
+    }
+    let first = first.unwrap_or((0, 0));
+    let last = last.unwrap_or(first);
     FrameSpan {
         offset,
         size,
-        first_ts: first.ts_ns,
-        first_index: first.index,
-        last_ts: last.ts_ns,
-        last_index: last.index,
+        first_ts: first.0,
+        first_index: first.1,
+        last_ts: last.0,
+        last_index: last.1,
         complete: stream.is_contiguous(offset, size),
     }
 }
@@ -326,6 +326,22 @@ mod tests {
         assert!(!f[1].0.complete);
         assert_eq!(stats.incomplete_frames, 1);
         assert_eq!(stats.resyncs, 0);
+    }
+
+    #[test]
+    fn a_late_retransmission_ends_the_frame() {
+        // Frame 2 ([A2 FF], offsets 5..11): its middle arrives last, in packet 3.
+        let mut s = stream_of(
+            &[(0, &THREE[..8]), (9, &THREE[9..]), (8, &THREE[8..9])],
+            true,
+        );
+        s.chunks.sort_by_key(|c| c.offset);
+        let (f, _) = frames(&s);
+        assert_eq!(f[1].1, 0xA2);
+        assert_eq!((f[1].0.first_index, f[1].0.last_index), (1, 3));
+        assert_eq!((f[1].0.first_ts, f[1].0.last_ts), (100, 300));
+        // Frame 3 lies wholly in packet 2, which was seen before packet 3.
+        assert_eq!((f[2].0.first_index, f[2].0.last_index), (2, 2));
     }
 
     #[test]

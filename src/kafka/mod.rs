@@ -3,6 +3,7 @@
 //! holding the connection's [`exchange::Exchange`]s and what was skipped.
 
 pub mod api;
+pub mod body;
 pub mod exchange;
 pub mod frame;
 pub mod header;

@@ -1,11 +1,14 @@
-"""confluent-kafka (librdkafka) producer / group consumer used by record.sh (bounded, 127.0.0.1 only)."""
+"""confluent-kafka (librdkafka) producer / group consumer used by record.sh (bounded; loopback or
+record.sh's own network namespaces only). `create` makes topics through the Kafka protocol
+(CreateTopics), for brokers that `tansu topic create` cannot reach (it cannot parse IPv6 URLs)."""
 import argparse
 import time
 
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 ap = argparse.ArgumentParser()
-ap.add_argument("mode", choices=["produce", "consume"])
+ap.add_argument("mode", choices=["produce", "consume", "create"])
 ap.add_argument("--bootstrap", default="127.0.0.1:9092")
 ap.add_argument("--topics", required=True, help="comma separated")
 ap.add_argument("--count", type=int, default=10, help="records per topic")
@@ -13,6 +16,7 @@ ap.add_argument("--size", type=int, default=0)
 ap.add_argument("--group", default="kapture-group")
 ap.add_argument("--client-id", default="kapture-ck")
 ap.add_argument("--timeout", type=float, default=60.0)
+ap.add_argument("--partitions", type=int, default=1, help="create: partitions per topic")
 a = ap.parse_args()
 topics = a.topics.split(",")
 
@@ -22,7 +26,14 @@ def value(t, i):
     return v + b"." * max(0, a.size - len(v))
 
 
-if a.mode == "produce":
+if a.mode == "create":
+    adm = AdminClient({"bootstrap.servers": a.bootstrap, "client.id": a.client_id})
+    futs = adm.create_topics([NewTopic(t, a.partitions, 1) for t in topics],
+                             request_timeout=a.timeout)
+    for t, f in futs.items():
+        f.result(timeout=a.timeout)
+    print(f"created {topics}")
+elif a.mode == "produce":
     failed = []
     p = Producer({"bootstrap.servers": a.bootstrap, "client.id": a.client_id,
                   "linger.ms": 5, "acks": "all"})

@@ -1,4 +1,5 @@
-"""kafka-python producer / consumer used by record.sh (bounded, 127.0.0.1 only)."""
+"""kafka-python producer / consumer used by record.sh (bounded; loopback, or record.sh's own
+network namespaces for netem)."""
 import argparse
 import time
 

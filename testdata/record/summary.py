@@ -47,19 +47,19 @@ for path in files:
         elif vers:
             for k, v in zip(keys, vers):
                 req[(int(k), int(v))] += 1
-                req_frames.setdefault(r["frame.number"], []).append(int(k))
+                req_frames.setdefault(r["frame.number"], []).append((int(k), int(v)))
     unpaired = collections.Counter()
     for f, ks in req_frames.items():
         if f not in paired:
-            for k in ks:
-                unpaired[k] += 1
+            for kv in ks:
+                unpaired[kv] += 1
     name = os.path.basename(path).replace(".tshark.tsv", "")
     print(f"{name}: {len(rows)} kafka frames, {len(streams)} tcp streams, "
           f"{sum(req.values())} requests, {len(paired)} request frames paired with a response, "
           f"{missing} 'Request missing' responses, {malformed} malformed frames"
           + (f", {truncated} truncated frames" if truncated else ""))
     for (k, v), n in sorted(req.items()):
-        u = f", {unpaired[k]} without response" if unpaired[k] else ""
+        u = f", {unpaired[(k, v)]} without response" if unpaired[(k, v)] else ""
         print(f"  {k:>2} {NAMES.get(k, '?'):<26} v{v:<3} x{n}{u}")
     for (k, e), n in sorted(errors.items()):
         print(f"  error {e} in {n} {NAMES.get(k, k)} response(s)")

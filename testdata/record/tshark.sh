@@ -5,6 +5,7 @@
 #   testdata/record/tshark.sh              # every *.pcap / *.pcapng in testdata/
 #   testdata/record/tshark.sh nano.pcap    # only these
 #
+# Port 9092 is decoded as Kafka (-d tcp.port==9092,kafka), and 19092 too for port19092.pcap.
 # One row per frame that holds at least one Kafka PDU (-Y kafka), two-pass (-2) so that
 # reassembled PDUs and request/response pairing are final. Multi-valued fields are joined
 # with ',' (-E occurrence=a -E aggregator=,). Columns:
@@ -51,10 +52,20 @@ for f in "${files[@]}"; do
     f=$(basename "$f")
     cp "$TD/$f" "$tmp/$f"
     out="$TD/${f%.*}.tshark.tsv"
+    # Kafka is on 9092 in every capture but port19092.pcap, whose broker is on 19092; that
+    # port is decoded as Kafka for that file only (no other capture changes)
+    decode=(-d tcp.port==9092,kafka)
+    case $f in
+        port19092.*) decode+=(-d tcp.port==19092,kafka) ;;
+        # The lossy captures: without out-of-order reassembly tshark drops a request whose
+        # lost segments arrive after later ones (netem-broker, correlation id 17). It is
+        # off for the others because it makes tshark lose the snaplen-cut responses.
+        netem*) decode+=(-o tcp.reassemble_out_of_order:TRUE) ;;
+    esac
     # TZ/locale fixed so the output does not depend on the machine
     chroot "$TRIXIE" env LC_ALL=C TZ=UTC tshark -2 -n -r "$inside/$f" \
         -o tcp.desegment_tcp_streams:TRUE -o tcp.analyze_sequence_numbers:TRUE \
-        -d tcp.port==9092,kafka -Y kafka \
+        "${decode[@]}" -Y kafka \
         -T fields -E header=y -E separator=/t -E occurrence=a -E aggregator=, \
         "${args[@]}" >"$out" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     grep -v 'Running as user "root"' "$tmp/err" >&2 || true

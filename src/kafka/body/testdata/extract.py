@@ -108,6 +108,8 @@ def main():
         back = ss.get((stream, dport, sport), (b"", []))
         pending = {}
         for pdu, frame in pdus(buf, ends):
+            if len(pdu) < 10:
+                continue  # not a request header (e.g. a capture cut by its snaplen)
             key, ver, corr = struct.unpack(">hhi", pdu[:8])
             (clen,) = struct.unpack(">h", pdu[8:10])
             pos = 10 + max(clen, 0)
@@ -119,6 +121,8 @@ def main():
                 name = f"{stem}-f{frame}-{APIS[key]}-v{ver}-req.bin"
                 open(os.path.join(outdir, name), "wb").write(pdu[pos:])
         for pdu, frame in pdus(*back):
+            if len(pdu) < 4:
+                continue
             (corr,) = struct.unpack(">i", pdu[:4])
             if corr not in pending:
                 continue
