@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{self, Packet};
+use crate::kafka::body::Limits;
 use crate::kafka::exchange::{self, KafkaStats};
 use crate::kafka::{self, KafkaConfig};
 use crate::net::{self, Endpoint, Segment};
@@ -83,7 +84,11 @@ pub fn tcp_kafka(data: &[u8]) {
         seq[dir] = s.wrapping_add(len as u32);
     }
     for conn in table.into_connections() {
-        let _ = kafka::analyse(&conn, &KafkaConfig::default());
+        let _ = kafka::analyse(
+            &conn,
+            &KafkaConfig::default(),
+            &mut Limits::new(1 << 20, 1 << 24),
+        );
     }
 }
 

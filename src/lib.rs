@@ -13,6 +13,7 @@ pub mod cli;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kafka;
+pub mod knowledge;
 pub mod net;
 pub mod otlp;
 pub mod pipeline;

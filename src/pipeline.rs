@@ -1,58 +1,22 @@
 //! Runs the whole pipeline over one capture held in memory: one sequential pass groups
-//! packets into TCP connections, then connections are analysed in parallel (each on
-//! one rayon worker) and their spans serialised there. Hands on the serialised spans
-//! in a deterministic order (connection first seen, then request order) and counts
-//! everything into a [`Summary`].
+//! packets into TCP connections; connections are then analysed in parallel (each on
+//! one rayon worker); what the capture as a whole knows (topic ids, consumer groups)
+//! is gathered; and spans are built and serialised in parallel. Hands on the
+//! serialised spans in a deterministic order (connection first seen, then request
+//! order) and counts everything into a [`Summary`].
 
 use rayon::prelude::*;
 
 use crate::capture::{self, CaptureError};
-use crate::kafka::{self, ConnectionReport, KafkaConfig, api};
+use crate::kafka::api::ApiSet;
+use crate::kafka::body::Limits;
+use crate::kafka::{self, ConnectionReport, KafkaConfig};
+use crate::knowledge::{Knowledge, TopicMap};
 use crate::net;
 use crate::otlp;
 use crate::span::{self, Origin, SpanConfig};
 use crate::summary::Summary;
 use crate::tcp::{Connection, ConnectionTable};
-
-/// The set of API keys whose exchanges become spans.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiSet {
-    keys: [bool; api::MAX_KEY as usize + 1],
-}
-
-impl ApiSet {
-    pub fn all() -> Self {
-        ApiSet {
-            keys: [true; api::MAX_KEY as usize + 1],
-        }
-    }
-
-    pub fn only(keys: &[i16]) -> Self {
-        let mut set = ApiSet {
-            keys: [false; api::MAX_KEY as usize + 1],
-        };
-        for &k in keys {
-            if let Some(slot) = usize::try_from(k).ok().and_then(|i| set.keys.get_mut(i)) {
-                *slot = true;
-            }
-        }
-        set
-    }
-
-    pub fn contains(&self, key: i16) -> bool {
-        usize::try_from(key)
-            .ok()
-            .and_then(|i| self.keys.get(i))
-            .copied()
-            .unwrap_or(false)
-    }
-}
-
-impl Default for ApiSet {
-    fn default() -> Self {
-        ApiSet::only(&[api::PRODUCE, api::FETCH])
-    }
-}
 
 /// Everything the pipeline needs to know, resolved from the command line.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +24,10 @@ pub struct PipelineConfig {
     pub kafka: KafkaConfig,
     pub apis: ApiSet,
     pub span: SpanConfig,
+    /// Topic names for ids the capture may never name (`--topic-map`).
+    pub topic_map: TopicMap,
+    /// Decompression limits; clones share the run-wide budget.
+    pub limits: Limits,
 }
 
 /// Spans of one connection, serialised, in request order.
@@ -76,12 +44,18 @@ pub fn process_capture(
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
     let conns = read_connections(bytes, summary)?;
-    let results = analyse_connections(&conns, file_index, config);
-    summary.other_connections += conns.len() as u64 - results.len() as u64;
-
-    let mut out = Vec::with_capacity(results.len());
-    for (report, spans, filtered) in results {
-        summary.add_connection(&report);
+    let reports = analyse_connections(&conns, config);
+    summary.other_connections += (conns.len() - reports.len()) as u64;
+    drop(conns);
+    let knowledge = Knowledge::gather(&reports, &config.topic_map);
+    let origin = Origin { file_index };
+    let spans: Vec<(ConnectionSpans, u64)> = reports
+        .par_iter()
+        .map(|report| connection_spans(report, origin, config, &knowledge))
+        .collect();
+    let mut out = Vec::with_capacity(spans.len());
+    for (report, (spans, filtered)) in reports.iter().zip(spans) {
+        summary.add_connection(report, &knowledge);
         summary.filtered_out += filtered;
         summary.emitted += spans.spans.len() as u64;
         out.push(spans);
@@ -116,32 +90,40 @@ pub fn read_connections<'a>(
     Ok(conns)
 }
 
-/// The parallel pass: analyses every connection worth it on the rayon pool and
-/// serialises its spans. Returns, per analysed connection in input order, its report,
-/// its spans and how many exchanges the API filter dropped.
-fn analyse_connections(
+/// The parallel pass: analyses every connection worth it, in input order. Each
+/// worker gets its own clone of the decompression limits (sharing the budget).
+pub fn analyse_connections(
     conns: &[Connection<'_>],
-    file_index: u32,
     config: &PipelineConfig,
-) -> Vec<(ConnectionReport, ConnectionSpans, u64)> {
-    let origin = Origin { file_index };
+) -> Vec<ConnectionReport> {
     conns
         .par_iter()
         .filter(|c| kafka::worth_analysing(c, &config.kafka))
-        .map(|conn| {
-            let report = kafka::analyse(conn, &config.kafka);
-            let mut filtered = 0;
-            let spans = report
-                .exchanges
-                .iter()
-                .filter(|e| {
-                    let keep = config.apis.contains(e.request.api_key);
-                    filtered += u64::from(!keep);
-                    keep
-                })
-                .map(|e| otlp::span_json(&span::build(&report, e, origin, &config.span)))
-                .collect();
-            (report, ConnectionSpans { spans }, filtered)
-        })
+        .map_init(
+            || config.limits.clone(),
+            |limits, conn| kafka::analyse(conn, &config.kafka, limits),
+        )
         .collect()
+}
+
+/// Filters one connection's exchanges and serialises their spans; also returns how
+/// many the filters dropped.
+fn connection_spans(
+    report: &ConnectionReport,
+    origin: Origin,
+    config: &PipelineConfig,
+    knowledge: &Knowledge,
+) -> (ConnectionSpans, u64) {
+    let mut filtered = 0;
+    let spans = report
+        .exchanges
+        .iter()
+        .filter(|e| {
+            let keep = config.apis.contains(e.request.api_key);
+            filtered += u64::from(!keep);
+            keep
+        })
+        .map(|e| otlp::span_json(&span::build(report, e, origin, &config.span, knowledge)))
+        .collect();
+    (ConnectionSpans { spans }, filtered)
 }

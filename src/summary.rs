@@ -3,8 +3,13 @@
 
 use std::fmt::{self, Write as _};
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::kafka::api;
 use crate::kafka::exchange::{ExchangeCounts, KafkaStats};
+use crate::kafka::facts::Topic;
 use crate::kafka::{ConnectionReport, Unrecognised, Verdict};
+use crate::knowledge::Knowledge;
 use crate::net::NetSkip;
 
 /// Everything counted over one run (all input files).
@@ -41,6 +46,19 @@ pub struct Summary {
     pub out_of_order_segments: u64,
     pub bytes_before_start: u64,
     pub kafka: KafkaStats,
+    /// Bodies that did not decode, by API key.
+    pub decode_errors: BTreeMap<i16, u64>,
+    /// Bodies not decoded in full because bytes were missing.
+    pub bodies_cut: u64,
+    /// Exchanges whose response carried a Kafka error.
+    pub error_responses: u64,
+    /// Topic ids no Metadata response or topic map named.
+    pub unresolved_topic_ids: BTreeSet<String>,
+    /// Trace-context links kept, and left out by the per-span cap.
+    pub record_links: u64,
+    pub record_links_dropped: u64,
+    /// Record batches whose decompression stopped at a cap.
+    pub decompression_capped: u64,
 }
 
 impl Summary {
@@ -56,7 +74,7 @@ impl Summary {
     }
 
     /// Adds one analysed connection.
-    pub fn add_connection(&mut self, report: &ConnectionReport) {
+    pub fn add_connection(&mut self, report: &ConnectionReport, knowledge: &Knowledge) {
         match report.verdict {
             Verdict::Kafka => self.kafka_connections += 1,
             Verdict::OtherTraffic => self.other_connections += 1,
@@ -76,6 +94,24 @@ impl Summary {
         }
         self.kafka.add(&report.kafka);
         self.exchanges.add_all(&report.exchanges);
+        for ex in &report.exchanges {
+            let f = &ex.facts;
+            let errors =
+                u64::from(f.request_error.is_some()) + u64::from(f.response_error.is_some());
+            if errors > 0 {
+                *self.decode_errors.entry(ex.request.api_key).or_default() += errors;
+            }
+            self.bodies_cut += u64::from(f.request_cut) + u64::from(f.response_cut);
+            self.error_responses += u64::from(f.first_error().is_some());
+            self.record_links += f.links.len() as u64;
+            self.record_links_dropped += u64::from(f.links_dropped);
+            self.decompression_capped += u64::from(f.decompression_capped);
+            for p in &f.partitions {
+                if matches!(p.topic, Topic::Id(_)) && knowledge.topic_name(&p.topic).is_none() {
+                    self.unresolved_topic_ids.insert(p.topic.to_string());
+                }
+            }
+        }
     }
 
     /// Whether anything was lost or skipped: a reason for the "warnings" exit status.
@@ -89,6 +125,8 @@ impl Summary {
             || self.kafka.requests.skipped_bytes > 0
             || self.kafka.responses.skipped_bytes > 0
             || self.kafka.unpaired_responses > 0
+            || !self.decode_errors.is_empty()
+            || self.decompression_capped > 0
     }
 }
 
@@ -110,6 +148,13 @@ impl fmt::Display for Summary {
             "  exchanges: {} found, {} emitted as spans, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
             e.total, self.emitted, self.filtered_out, e.paired, e.not_expected, e.not_captured
         );
+        if self.error_responses > 0 || self.record_links > 0 {
+            let _ = writeln!(
+                out,
+                "  {} exchanges answered with a Kafka error; {} trace-context links from record headers",
+                self.error_responses, self.record_links
+            );
+        }
         let k = &self.kafka;
         let mut skipped = Vec::new();
         let mut note = |n: u64, what: &str| {
@@ -153,6 +198,31 @@ impl fmt::Display for Summary {
         note(
             self.other_connections,
             "connections on other ports without Kafka",
+        );
+        for (key, n) in &self.decode_errors {
+            note(
+                *n,
+                &format!(
+                    "{} bodies that did not decode",
+                    api::name(*key).unwrap_or("?")
+                ),
+            );
+        }
+        note(
+            self.bodies_cut,
+            "bodies not decoded in full (bytes not captured)",
+        );
+        note(
+            self.unresolved_topic_ids.len() as u64,
+            "topic ids no Metadata response or --topic-map named",
+        );
+        note(
+            self.record_links_dropped,
+            "trace-context links over the per-span cap",
+        );
+        note(
+            self.decompression_capped,
+            "record batches whose decompression hit a cap",
         );
         if !skipped.is_empty() {
             let _ = writeln!(out, "  skipped or seen: {}", skipped.join(", "));

@@ -26,7 +26,7 @@ impl Rng {
 
 fn all_apis() -> PipelineConfig {
     PipelineConfig {
-        apis: kapture::pipeline::ApiSet::all(),
+        apis: kapture::kafka::api::ApiSet::all(),
         ..Default::default()
     }
 }

@@ -58,6 +58,36 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_frame_bytes: u64,
 
+    /// Topic names for topic ids the capture never names: a file of
+    /// '<topic id> <name>' lines (Fetch v13+ and Produce v13 carry only ids).
+    #[arg(long, value_name = "FILE")]
+    pub topic_map: Option<PathBuf>,
+
+    /// Do not read record headers: no trace-context links, no decompression (faster).
+    #[arg(long)]
+    pub no_record_links: bool,
+
+    /// Make each span a child of the producer's trace context when its records carry
+    /// exactly one, so it shows inside the application's trace.
+    #[arg(long)]
+    pub parent_from_records: bool,
+
+    /// Most per-partition events on one span.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_span_events: usize,
+
+    /// Most trace-context links on one span.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_span_links: usize,
+
+    /// Most bytes one record batch may decompress to.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_batch_decompressed_bytes: u64,
+
+    /// Most bytes decompressed in the whole run; past it, record headers are not read.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_decompressed_bytes: u64,
+
     /// Mixed into trace and span ids; change it to keep two runs' ids apart.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub id_seed: u64,

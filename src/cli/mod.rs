@@ -10,9 +10,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
+use crate::kafka::api::ApiSet;
+use crate::kafka::body::Limits;
+use crate::kafka::facts::FactsOptions;
 use crate::kafka::{KafkaConfig, PortRule, api};
+use crate::knowledge;
 use crate::otlp::{Envelope, LineWriter};
-use crate::pipeline::{self, ApiSet, PipelineConfig};
+use crate::pipeline::{self, PipelineConfig};
 use crate::span::SpanConfig;
 use crate::summary::Summary;
 
@@ -105,6 +109,15 @@ impl Config {
             },
             None => PortRule::default(),
         };
+        let topic_map = match &args.topic_map {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--topic-map {}: {e}", path.display()))?;
+                knowledge::parse_topic_map(&text)
+                    .map_err(|e| format!("--topic-map {}: {e}", path.display()))?
+            }
+            None => Default::default(),
+        };
         if args.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
@@ -132,11 +145,23 @@ impl Config {
                 kafka: KafkaConfig {
                     ports,
                     max_frame: args.max_frame_bytes,
+                    bodies: apis.clone(),
+                    facts: FactsOptions {
+                        record_links: !args.no_record_links,
+                        max_links: args.max_span_links,
+                    },
                 },
                 apis,
                 span: SpanConfig {
                     id_seed: args.id_seed,
+                    max_events: args.max_span_events,
+                    parent_from_records: args.parent_from_records,
                 },
+                topic_map,
+                limits: Limits::new(
+                    args.max_batch_decompressed_bytes as usize,
+                    args.max_decompressed_bytes,
+                ),
             },
             service_name: args.service_name,
             threads: args.threads,

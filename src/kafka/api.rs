@@ -130,6 +130,46 @@ impl ApiInfo {
     }
 }
 
+/// The set of API keys whose exchanges become spans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSet {
+    keys: [bool; MAX_KEY as usize + 1],
+}
+
+impl ApiSet {
+    pub fn all() -> Self {
+        ApiSet {
+            keys: [true; MAX_KEY as usize + 1],
+        }
+    }
+
+    pub fn only(keys: &[i16]) -> Self {
+        let mut set = ApiSet {
+            keys: [false; MAX_KEY as usize + 1],
+        };
+        for &k in keys {
+            if let Some(slot) = usize::try_from(k).ok().and_then(|i| set.keys.get_mut(i)) {
+                *slot = true;
+            }
+        }
+        set
+    }
+
+    pub fn contains(&self, key: i16) -> bool {
+        usize::try_from(key)
+            .ok()
+            .and_then(|i| self.keys.get(i))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+impl Default for ApiSet {
+    fn default() -> Self {
+        ApiSet::only(&[PRODUCE, FETCH])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,8 @@ pub struct Exchange {
     pub request: Request,
     pub response: Option<Response>,
     pub state: ResponseState,
+    /// What the bodies say (empty for APIs whose bodies kapture does not read).
+    pub facts: super::facts::Facts,
 }
 
 /// Counters for one connection's Kafka layer.
@@ -339,6 +341,7 @@ pub fn pair(
                 request,
                 response,
                 state,
+                facts: Default::default(),
             }
         })
         .collect()

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod body;
 pub mod exchange;
+pub mod facts;
 pub mod frame;
 pub mod header;
 
@@ -31,11 +32,15 @@ impl Default for PortRule {
 }
 
 /// Settings of the Kafka layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KafkaConfig {
     pub ports: PortRule,
     /// Largest frame accepted, length prefix excluded.
     pub max_frame: u64,
+    /// APIs whose bodies are read (Metadata and the group APIs always are: other
+    /// exchanges need what they say).
+    pub bodies: api::ApiSet,
+    pub facts: facts::FactsOptions,
 }
 
 impl Default for KafkaConfig {
@@ -43,6 +48,8 @@ impl Default for KafkaConfig {
         KafkaConfig {
             ports: PortRule::default(),
             max_frame: 100 * 1024 * 1024,
+            bodies: api::ApiSet::default(),
+            facts: facts::FactsOptions::default(),
         }
     }
 }
@@ -93,8 +100,12 @@ pub fn worth_analysing(conn: &Connection<'_>, config: &KafkaConfig) -> bool {
             .any(|e| config.ports.ports.contains(&e.port))
 }
 
-/// Analyses one connection.
-pub fn analyse(conn: &Connection<'_>, config: &KafkaConfig) -> ConnectionReport {
+/// Analyses one connection. `limits` bounds record decompression (shared budget).
+pub fn analyse(
+    conn: &Connection<'_>,
+    config: &KafkaConfig,
+    limits: &mut body::Limits,
+) -> ConnectionReport {
     let streams = [
         tcp::reassemble(conn, Dir::AtoB),
         tcp::reassemble(conn, Dir::BtoA),
@@ -119,8 +130,16 @@ pub fn analyse(conn: &Connection<'_>, config: &KafkaConfig) -> ConnectionReport 
     kafka.requests = rstats;
     let (responses, sstats) = exchange::split_responses(to_client, config.max_frame, &requests);
     kafka.responses = sstats;
-    let exchanges = exchange::pair(requests, responses, &mut kafka);
-
+    let mut exchanges = exchange::pair(requests, responses, &mut kafka);
+    for ex in &mut exchanges {
+        let key = ex.request.api_key;
+        // Metadata and the group APIs are read whatever the filter: other exchanges need
+        // what they say. Produce and Fetch only when they will become spans.
+        let wanted = !matches!(key, api::PRODUCE | api::FETCH) || config.bodies.contains(key);
+        if wanted && facts::has_body_facts(key) {
+            ex.facts = facts::decode(ex, to_broker, to_client, &config.facts, limits);
+        }
+    }
     let has_payload = streams.iter().any(|s| !s.chunks.is_empty());
     let found_by_content = !config.ports.explicit && exchanges.iter().any(|e| e.response.is_some());
     let verdict = if !exchanges.is_empty() && (candidate || found_by_content) {
@@ -204,7 +223,7 @@ mod tests {
             .unwrap()
             .iter()
             .filter(|c| worth_analysing(c, config))
-            .map(|c| analyse(c, config))
+            .map(|c| analyse(c, config, &mut body::Limits::default()))
             .collect()
     }
 

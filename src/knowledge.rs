@@ -1,0 +1,135 @@
+//! What the whole capture knows that a single exchange may not: topic names by topic
+//! id (from Metadata responses on any connection, before or after the exchange, plus
+//! `--topic-map`) and the consumer group each client (client id + address) joined.
+//! Gathered after every connection is analysed, read while spans are built.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::kafka::ConnectionReport;
+use crate::kafka::facts::Topic;
+
+/// Topic ids a user names by hand: `--topic-map FILE`.
+pub type TopicMap = HashMap<[u8; 16], Arc<str>>;
+
+#[derive(Debug, Default, Clone)]
+pub struct Knowledge {
+    pub topics: TopicMap,
+    /// (client id, client address) -> consumer group.
+    pub groups: HashMap<(Option<Arc<str>>, IpAddr), Arc<str>>,
+}
+
+impl Knowledge {
+    /// Collects what the analysed connections learned, on top of `user_topics`.
+    pub fn gather(reports: &[ConnectionReport], user_topics: &TopicMap) -> Knowledge {
+        let mut k = Knowledge {
+            topics: user_topics.clone(),
+            groups: HashMap::new(),
+        };
+        for r in reports {
+            for ex in &r.exchanges {
+                for (id, name) in &ex.facts.topic_names {
+                    // What the capture says wins over the user's map only where the user
+                    // said nothing.
+                    k.topics.entry(*id).or_insert_with(|| name.clone());
+                }
+                if let Some(group) = &ex.facts.group {
+                    k.groups
+                        .entry((ex.request.client_id.clone(), r.client.ip))
+                        .or_insert_with(|| group.clone());
+                }
+            }
+        }
+        k
+    }
+
+    /// The name of a topic, or `None` for an id nobody named.
+    pub fn topic_name<'a>(&'a self, topic: &'a Topic) -> Option<&'a str> {
+        match topic {
+            Topic::Name(n) => Some(n),
+            Topic::Id(id) => self.topics.get(id).map(|n| n.as_ref()),
+        }
+    }
+
+    pub fn group_of(&self, client_id: &Option<Arc<str>>, ip: IpAddr) -> Option<&Arc<str>> {
+        self.groups.get(&(client_id.clone(), ip))
+    }
+}
+
+/// Reads a topic map: one `<topic id> <name>` pair per line (UUID with or without
+/// hyphens, or Kafka's base64 form), `#` comments allowed.
+pub fn parse_topic_map(text: &str) -> Result<TopicMap, String> {
+    let mut map = TopicMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "line {}: expected '<topic id> <topic name>'",
+                n + 1
+            ));
+        };
+        let id = parse_topic_id(id)
+            .ok_or_else(|| format!("line {}: '{id}' is not a topic id", n + 1))?;
+        map.insert(id, Arc::from(name));
+    }
+    Ok(map)
+}
+
+fn parse_topic_id(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let mut out = [0u8; 16];
+    if hex.len() == 32 {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        return Some(out);
+    }
+    // Kafka prints topic ids as URL-safe base64 without padding (22 characters).
+    if text.len() == 22 {
+        let mut bits: u128 = 0;
+        for c in text.chars() {
+            let v = match c {
+                'A'..='Z' => c as u128 - 'A' as u128,
+                'a'..='z' => c as u128 - 'a' as u128 + 26,
+                '0'..='9' => c as u128 - '0' as u128 + 52,
+                '-' | '+' => 62,
+                '_' | '/' => 63,
+                _ => return None,
+            };
+            bits = (bits << 6) | v;
+        }
+        // 22 * 6 = 132 bits: the last 4 are padding.
+        return Some((bits >> 4).to_be_bytes());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_maps_parse_hex_and_base64() {
+        let map = parse_topic_map(
+            "# id name\n01a21162-97cc-7fe0-b5b0-9efb18dfb644 orders\n\nAaIRYpfMf-C1sJ77GN-2RA payments\n",
+        )
+        .unwrap();
+        let id = [
+            0x01, 0xa2, 0x11, 0x62, 0x97, 0xcc, 0x7f, 0xe0, 0xb5, 0xb0, 0x9e, 0xfb, 0x18, 0xdf,
+            0xb6, 0x44,
+        ];
+        assert_eq!(map.get(&id).map(|s| s.as_ref()), Some("payments"));
+        assert_eq!(map.len(), 1, "both lines name the same id; the last wins");
+        assert!(
+            parse_topic_map("xyz orders")
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(parse_topic_map("01a2116297cc7fe0b5b09efb18dfb644").is_err());
+    }
+}
