@@ -182,3 +182,28 @@ pub fn merge(conversations: &[&Conversation]) -> Vec<CraftedPacket> {
     all.sort_by_key(|p| p.ts_ns);
     all
 }
+
+/// A magic-2 record batch header (61 bytes) around `records` (already compressed with
+/// the codec `codec_id` names), with a correct CRC-32C.
+pub fn record_batch(base_offset: i64, codec_id: u8, record_count: i32, records: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(61 + records.len());
+    b.extend_from_slice(&base_offset.to_be_bytes()); // baseOffset
+    b.extend_from_slice(&0i32.to_be_bytes()); // batchLength, set below
+    b.extend_from_slice(&0i32.to_be_bytes()); // partitionLeaderEpoch
+    b.push(2); // magic
+    b.extend_from_slice(&0u32.to_be_bytes()); // crc, set below
+    b.extend_from_slice(&i16::from(codec_id & 7).to_be_bytes()); // attributes
+    b.extend_from_slice(&(record_count - 1).max(0).to_be_bytes()); // lastOffsetDelta
+    b.extend_from_slice(&0i64.to_be_bytes()); // baseTimestamp
+    b.extend_from_slice(&0i64.to_be_bytes()); // maxTimestamp
+    b.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
+    b.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+    b.extend_from_slice(&record_count.to_be_bytes()); // records count
+    b.extend_from_slice(records);
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}

@@ -1,0 +1,196 @@
+//! End-to-end cases no real capture here holds, built with kapture's test kit
+//! (kafka-protocol encoders + etherparse packets): topic ids that nothing names (and
+//! `--topic-map`), a decompression bomb, and a response that never came.
+
+mod common;
+
+use std::io::Read;
+
+use bytes::Bytes;
+use common::*;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, fetch_request, fetch_response,
+};
+use kapture::testkit::{self, Conversation, Side};
+
+const MS: i64 = 1_000_000;
+const TOPIC_ID: [u8; 16] = [
+    0x01, 0x9a, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0x42,
+];
+const TOPIC_ID_TEXT: &str = "019a0000-0000-7000-8000-000000000042";
+
+fn write_capture(name: &str, conv: &Conversation) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "kapture-crafted-{}-{name}.pcap",
+        std::process::id()
+    ));
+    std::fs::write(&path, testkit::pcap(&conv.packets)).unwrap();
+    path
+}
+
+/// A Fetch v13 by topic id, answered with 3 uncompressed records; no Metadata.
+fn fetch_by_topic_id() -> Conversation {
+    let mut conv = Conversation::new(41000, 9092, 7, 9);
+    conv.handshake(0, MS, 2 * MS);
+    let id = uuid::Uuid::from_bytes(TOPIC_ID);
+    let request = FetchRequest::default()
+        .with_max_wait_ms(500)
+        .with_topics(vec![
+            fetch_request::FetchTopic::default()
+                .with_topic_id(id)
+                .with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(4)
+                        .with_fetch_offset(100),
+                ]),
+        ]);
+    // Three records of length 0 would not decode; records themselves are not read for
+    // counts, only the batch header.
+    let batch = testkit::record_batch(100, 0, 3, &[]);
+    let response = FetchResponse::default().with_responses(vec![
+        fetch_response::FetchableTopicResponse::default()
+            .with_topic_id(id)
+            .with_partitions(vec![
+                fetch_response::PartitionData::default()
+                    .with_partition_index(4)
+                    .with_high_watermark(103)
+                    .with_records(Some(Bytes::from(batch))),
+            ]),
+    ]);
+    conv.send(
+        Side::Client,
+        3 * MS,
+        &testkit::request_frame(1, 13, 5, Some("c"), &request),
+    );
+    conv.send(
+        Side::Broker,
+        9 * MS,
+        &testkit::response_frame(1, 13, 5, &response),
+    );
+    conv
+}
+
+#[test]
+fn unnamed_topic_ids_stay_visible_and_a_topic_map_names_them() {
+    let path = write_capture("topic-ids", &fetch_by_topic_id());
+    let out = kapture(["--api", "fetch", path.to_str().unwrap()]);
+    let spans = parse_spans(&out.stdout);
+    assert_eq!(spans.len(), 1);
+    let s = &spans[0];
+    assert_eq!(s.name, format!("fetch {TOPIC_ID_TEXT}"));
+    assert_eq!(
+        str_attr(s, "messaging.destination.name").as_deref(),
+        Some(TOPIC_ID_TEXT)
+    );
+    assert_eq!(int_attr(s, "messaging.batch.message_count"), Some(3));
+    assert_eq!(int_attr(s, "messaging.kafka.offset"), Some(100));
+    assert_eq!(int_attr(s, "kapture.fetch.high_watermark"), Some(103));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 topic ids no Metadata response or --topic-map named"),
+        "{err}"
+    );
+
+    let map = path.with_extension("map");
+    std::fs::write(
+        &map,
+        format!("# kafka-topics --describe\n{TOPIC_ID_TEXT} orders\n"),
+    )
+    .unwrap();
+    let out = kapture([
+        "-q",
+        "--api",
+        "fetch",
+        "--topic-map",
+        map.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let s = &parse_spans(&out.stdout)[0];
+    assert_eq!(s.name, "fetch orders");
+    assert!(str_attr(s, "kapture.topic_ids.unresolved").is_none());
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&map).unwrap();
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_cap_and_is_reported() {
+    // 256 MiB of zeros, gzip: about 256 KiB on the wire.
+    let mut gz = flate2::read::GzEncoder::new(
+        std::io::repeat(0).take(256 << 20),
+        flate2::Compression::fast(),
+    );
+    let mut bomb = Vec::new();
+    gz.read_to_end(&mut bomb).unwrap();
+    let batch = testkit::record_batch(0, 1, i32::MAX, &bomb);
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_static_str("bombs"),
+                ))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(batch))),
+                ]),
+        ]);
+    let mut conv = Conversation::new(41001, 9092, 1, 2);
+    conv.handshake(0, MS, 2 * MS);
+    let frame = testkit::request_frame(0, 9, 1, Some("p"), &request);
+    let cuts: Vec<usize> = (1..)
+        .map(|i| i * 60000)
+        .take_while(|&c| c < frame.len())
+        .collect();
+    let times: Vec<i64> = (0..=cuts.len() as i64).map(|i| 3 * MS + i * 1000).collect();
+    conv.send_split(Side::Client, &frame, &cuts, &times);
+    conv.send(
+        Side::Broker,
+        20 * MS,
+        &testkit::response_frame(0, 9, 1, &ProduceResponse::default()),
+    );
+    let path = write_capture("bomb", &conv);
+    let started = std::time::Instant::now();
+    let out = kapture([
+        "--max-batch-decompressed-bytes",
+        "1048576",
+        path.to_str().unwrap(),
+    ]);
+    assert!(started.elapsed().as_secs() < 10);
+    assert_eq!(out.status.code(), Some(1), "a cap hit is a warning");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 record batches whose decompression hit a cap"),
+        "{err}"
+    );
+    let s = &parse_spans(&out.stdout)[0];
+    assert_eq!(int_attr(s, "kapture.records.decompression_capped"), Some(1));
+    assert_eq!(s.name, "produce bombs");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_request_without_response_ends_at_its_own_last_byte() {
+    let mut conv = Conversation::new(41002, 9092, 1, 2);
+    conv.handshake(0, MS, 2 * MS);
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000);
+    let frame = testkit::request_frame(0, 9, 1, Some("p"), &request);
+    conv.send_split(Side::Client, &frame, &[10], &[3 * MS, 4 * MS]);
+    let path = write_capture("no-response", &conv);
+    let out = kapture(["-q", path.to_str().unwrap()]);
+    let s = &parse_spans(&out.stdout)[0];
+    assert_eq!(
+        str_attr(s, "kapture.response.state").as_deref(),
+        Some("not_captured")
+    );
+    assert_eq!(
+        (s.start_time_unix_nano, s.end_time_unix_nano),
+        (3 * MS as u64, 4 * MS as u64)
+    );
+    assert_eq!(int_attr(s, "kapture.write_ns"), Some(MS as i64));
+    std::fs::remove_file(&path).unwrap();
+}
