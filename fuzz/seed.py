@@ -5,6 +5,9 @@
   net/            single packets, prefixed with the byte that selects their link type
   tcp_kafka/      one connection's segments in the tcp_kafka record format
   kafka_streams/  one connection's two reassembled directions in the kafka_streams format
+  bodies/         the real message bodies in ../src/kafka/body/testdata, with their
+                  decoder and version bytes
+  records/        the record batches found in those bodies, once per codec byte
 
 Only legacy pcap files are mined for packets (enough for seeds). Run from fuzz/.
 """
@@ -64,6 +67,7 @@ def write(dirname, name, blob):
 
 
 def main():
+    body_seeds()
     for name in sorted(os.listdir(TD)):
         path = os.path.join(TD, name)
         if not name.endswith((".pcap", ".pcapng")):
@@ -95,6 +99,29 @@ def main():
             write("tcp_kafka", f"{name}-{client}", records[:8192])
             s0, s1 = streams[0][:4096], streams[1][:4096]
             write("kafka_streams", f"{name}-{client}", struct.pack(">H", len(s0)) + bytes([0x80 | 17]) + s0 + s1)
+
+
+def body_seeds():
+    bodies = os.path.join(HERE, "..", "src", "kafka", "body", "testdata")
+    picks = {"produce-req": 0, "produce-resp": 1, "fetch-req": 2, "fetch-resp": 3, "metadata-resp": 4}
+    for name in sorted(os.listdir(bodies)):
+        if not name.endswith(".bin"):
+            continue
+        parts = name[:-4].split("-")
+        api, version, side = parts[-3], int(parts[-2][1:]), parts[-1]
+        pick = picks.get(f"{api}-{side}")
+        if pick is None:
+            continue
+        data = open(os.path.join(bodies, name), "rb").read()
+        write("bodies", name, bytes([pick, version]) + data)
+        # Record batches inside: magic 2 at offset 16, a batch length that fits.
+        for i in range(len(data) - 61):
+            if data[i + 16] != 2:
+                continue
+            blen = struct.unpack(">i", data[i + 8:i + 12])[0]
+            if 49 <= blen and i + 12 + blen <= len(data):
+                codec = struct.unpack(">h", data[i + 21:i + 23])[0] & 7
+                write("records", f"{name}-{i}", bytes([codec]) + data[i:i + 12 + blen])
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
-    let targets: [Target; 4] = [
+    let targets: [Target; 6] = [
         ("capture", kapture::fuzzing::capture),
         ("net", kapture::fuzzing::net),
         ("tcp_kafka", kapture::fuzzing::tcp_kafka),
         ("kafka_streams", kapture::fuzzing::kafka_streams),
+        ("bodies", kapture::fuzzing::bodies),
+        ("records", kapture::fuzzing::records),
     ];
     let mut replayed = 0;
     for (name, run) in targets {
