@@ -108,6 +108,7 @@ fn stream_of(bytes: &[u8], cut: usize, origin: bool) -> Stream<'_> {
         starts_at_origin: origin,
         sent_end: bytes.len() as u64,
         stats: Default::default(),
+        events: Vec::new(),
     }
 }
 

@@ -22,3 +22,4 @@ pub mod summary;
 pub mod tcp;
 #[doc(hidden)]
 pub mod testkit;
+pub mod timing;

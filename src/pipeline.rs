@@ -123,7 +123,8 @@ fn connection_spans(
             filtered += u64::from(!keep);
             keep
         })
-        .map(|e| otlp::span_json(&span::build(report, e, origin, &config.span, knowledge)))
+        .flat_map(|e| span::build_all(report, e, origin, &config.span, knowledge))
+        .map(|s| otlp::span_json(&s))
         .collect();
     (ConnectionSpans { spans }, filtered)
 }

@@ -80,6 +80,22 @@ pub mod attr {
     pub const LINKS_DROPPED: &str = "kapture.links.dropped";
     pub const DECOMPRESSION_CAPPED: &str = "kapture.records.decompression_capped";
 
+    pub const RTT_TO_BROKER_NS: &str = "kapture.rtt.to_broker_ns";
+    pub const RTT_TO_CLIENT_NS: &str = "kapture.rtt.to_client_ns";
+    pub const RTT_SOURCE: &str = "kapture.rtt.source";
+    pub const CAPTURE_POINT: &str = "kapture.capture_point";
+    pub const WAIT_NETWORK_ESTIMATE_NS: &str = "kapture.wait.network_estimate_ns";
+    pub const WAIT_BROKER_ESTIMATE_NS: &str = "kapture.wait.broker_estimate_ns";
+    pub const TCP_RETRANSMISSIONS: &str = "kapture.tcp.retransmissions";
+    pub const TCP_OUT_OF_ORDER: &str = "kapture.tcp.out_of_order";
+    pub const TCP_ZERO_WINDOWS: &str = "kapture.tcp.zero_windows";
+    pub const TCP_GAPS: &str = "kapture.tcp.gaps";
+    pub const PHASE: &str = "kapture.phase";
+
+    /// Phase-boundary span events.
+    pub const EVENT_REQUEST_WRITTEN: &str = "request written";
+    pub const EVENT_RESPONSE_STARTED: &str = "response started";
+
     /// Per-partition span events.
     pub const EVENT_PARTITION: &str = "kafka.partition";
     pub const BASE_OFFSET: &str = "kapture.base_offset";
@@ -103,6 +119,8 @@ pub struct SpanConfig {
     /// Make the span a child of the producer's context when its records carry exactly
     /// one.
     pub parent_from_records: bool,
+    /// Add a child span per phase: the request's write and the response's read.
+    pub phase_spans: bool,
 }
 
 impl Default for SpanConfig {
@@ -111,6 +129,7 @@ impl Default for SpanConfig {
             id_seed: 0,
             max_events: 64,
             parent_from_records: false,
+            phase_spans: false,
         }
     }
 }
@@ -294,6 +313,7 @@ pub fn build(
         attributes.push(int(attr::PRODUCE_ACKS, acks));
     }
     debug_assert!(ex.state != ResponseState::Paired || ex.response.is_some());
+    add_network_attributes(&mut attributes, report, ex, end_ts);
 
     let (topics, unresolved) = topic_names(facts, knowledge);
     let name = match (topics.as_slice(), unresolved.as_slice()) {
@@ -309,7 +329,10 @@ pub fn build(
     }
 
     let event_ts = ex.response.map_or(req.span.last_ts, |r| r.span.first_ts);
-    let (events, dropped_events) = partition_events(facts, knowledge, event_ts, config.max_events);
+    let (partition_events, dropped_events) =
+        partition_events(facts, knowledge, event_ts, config.max_events);
+    let mut events = phase_events(ex);
+    events.extend(partition_events);
     let links = record_links(facts, knowledge);
     let status = match facts.first_error() {
         Some((code, part)) => {
@@ -354,6 +377,140 @@ pub fn build(
         dropped_links_count: facts.links_dropped,
         // Always present: some JSON readers reject `"status":null`.
         status: Some(status),
+        ..Default::default()
+    }
+}
+
+/// Round trips, capture point, the wait split into estimates, and TCP trouble while
+/// the exchange was in flight.
+fn add_network_attributes(
+    attributes: &mut Vec<KeyValue>,
+    report: &ConnectionReport,
+    ex: &Exchange,
+    end_ts: i64,
+) {
+    let rtt = &report.rtt;
+    if let Some(b) = rtt.to_broker_ns {
+        attributes.push(int(attr::RTT_TO_BROKER_NS, b));
+    }
+    if let Some(c) = rtt.to_client_ns {
+        attributes.push(int(attr::RTT_TO_CLIENT_NS, c));
+    }
+    if rtt.to_broker_ns.is_some() || rtt.to_client_ns.is_some() {
+        let source = if rtt.from_handshake {
+            "handshake"
+        } else {
+            "data_ack"
+        };
+        attributes.push(string(attr::RTT_SOURCE, source));
+    }
+    if let Some(point) = rtt.capture_point() {
+        attributes.push(string(attr::CAPTURE_POINT, point.as_str()));
+    }
+    if let Some(resp) = &ex.response
+        && let Some((network, broker)) =
+            rtt.split_wait(resp.span.first_ts - ex.request.span.last_ts)
+    {
+        attributes.push(int(attr::WAIT_NETWORK_ESTIMATE_NS, network));
+        attributes.push(int(attr::WAIT_BROKER_ESTIMATE_NS, broker));
+    }
+    let h = report.tcp_events.during(ex.request.span.first_ts, end_ts);
+    attributes.push(int(attr::TCP_RETRANSMISSIONS, h.retransmissions));
+    attributes.push(int(attr::TCP_OUT_OF_ORDER, h.out_of_order));
+    attributes.push(int(attr::TCP_ZERO_WINDOWS, h.zero_windows));
+    attributes.push(int(attr::TCP_GAPS, h.gaps));
+}
+
+/// Events at the phase boundaries, which show on a trace timeline.
+fn phase_events(ex: &Exchange) -> Vec<Event> {
+    let event = |ts: i64, name: &str| Event {
+        time_unix_nano: nanos(ts),
+        name: name.to_string(),
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+    };
+    let mut events = vec![event(ex.request.span.last_ts, attr::EVENT_REQUEST_WRITTEN)];
+    if let Some(resp) = &ex.response {
+        events.push(event(resp.span.first_ts, attr::EVENT_RESPONSE_STARTED));
+    }
+    events
+}
+
+/// The exchange's span, followed by its phase spans when `config.phase_spans` asks
+/// for them.
+pub fn build_all(
+    report: &ConnectionReport,
+    ex: &Exchange,
+    origin: Origin,
+    config: &SpanConfig,
+    knowledge: &Knowledge,
+) -> Vec<Span> {
+    let main = build(report, ex, origin, config, knowledge);
+    if !config.phase_spans {
+        return vec![main];
+    }
+    let operation = api::operation_name(ex.request.api_key).unwrap_or("unknown");
+    let req = &ex.request.span;
+    let mut spans = Vec::with_capacity(3);
+    let write = phase_span(
+        &main,
+        operation,
+        "write",
+        req.first_ts,
+        req.last_ts,
+        req.size,
+    );
+    spans.push(main);
+    spans.push(write);
+    if let Some(resp) = &ex.response {
+        let main = &spans[0];
+        let read = phase_span(
+            main,
+            operation,
+            "read",
+            resp.span.first_ts,
+            resp.span.last_ts,
+            resp.span.size,
+        );
+        spans.push(read);
+    }
+    spans
+}
+
+/// A child span covering one phase of `parent`: the request's write or the
+/// response's read (franz-go's OnBrokerWrite / OnBrokerRead, seen on the wire).
+fn phase_span(
+    parent: &Span,
+    operation: &str,
+    phase: &str,
+    start: i64,
+    end: i64,
+    bytes: u64,
+) -> Span {
+    let mut id = xxh3_64_with_seed(&parent.span_id, u64::from(phase.as_bytes()[0])).to_be_bytes();
+    if id == [0; 8] {
+        id[7] = 1;
+    }
+    Span {
+        trace_id: parent.trace_id.clone(),
+        span_id: id.to_vec(),
+        parent_span_id: parent.span_id.clone(),
+        name: format!("{operation} {phase}"),
+        kind: SpanKind::Internal as i32,
+        start_time_unix_nano: nanos(start),
+        end_time_unix_nano: nanos(end),
+        attributes: vec![
+            string(attr::PHASE, phase),
+            int(
+                if phase == "write" {
+                    attr::REQUEST_BYTES
+                } else {
+                    attr::RESPONSE_BYTES
+                },
+                bytes as i64,
+            ),
+        ],
+        status: Some(Status::default()),
         ..Default::default()
     }
 }

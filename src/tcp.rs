@@ -201,6 +201,17 @@ pub struct StreamStats {
     pub zero_windows: u64,
 }
 
+/// Something unhealthy reassembly saw in one direction, at a packet's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpEvent {
+    /// A segment whose payload was all seen before.
+    Retransmission,
+    /// A segment that arrived beyond a hole still open.
+    OutOfOrder,
+    /// The sender announced a zero receive window (its peer must stop sending).
+    ZeroWindow,
+}
+
 /// One direction of a connection, reassembled.
 #[derive(Debug, Default)]
 pub struct Stream<'a> {
@@ -212,6 +223,8 @@ pub struct Stream<'a> {
     /// the snapshot length cut off; at least [`Stream::end`].
     pub sent_end: u64,
     pub stats: StreamStats,
+    /// Retransmissions, out-of-order arrivals and zero windows, in capture order.
+    pub events: Vec<(i64, TcpEvent)>,
 }
 
 /// A hole in a stream: bytes that were sent but never captured.
@@ -251,6 +264,15 @@ impl<'a> Stream<'a> {
                 gap
             })
             .chain(tail)
+    }
+
+    /// When each hole between captured chunks became visible: the time of the chunk
+    /// after it.
+    pub fn gap_times(&self) -> impl Iterator<Item = i64> + '_ {
+        self.chunks
+            .windows(2)
+            .filter(|w| w[1].offset > w[0].end())
+            .map(|w| w[1].ts_ns)
     }
 
     /// Index of the chunk holding `offset`, if that byte was captured.
@@ -368,6 +390,7 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
     for seg in segs.by_ref() {
         if seg.window == 0 && seg.flags & flags::RST == 0 {
             stream.stats.zero_windows += 1;
+            stream.events.push((seg.ts_ns, TcpEvent::ZeroWindow));
         }
         let data_seq = if seg.flags & flags::SYN != 0 {
             seg.seq.wrapping_add(1)
@@ -402,6 +425,7 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
             .max(off + data.len() as u64 + u64::from(seg.missing));
         if off > covered.contiguous_end() {
             stream.stats.out_of_order_segments += 1;
+            stream.events.push((seg.ts_ns, TcpEvent::OutOfOrder));
         }
         let mut fresh = 0usize;
         covered.insert(off, data.len() as u64, |from, to| {
@@ -418,6 +442,7 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
         stream.stats.retransmitted_bytes += repeated as u64;
         if fresh == 0 {
             stream.stats.retransmitted_segments += 1;
+            stream.events.push((seg.ts_ns, TcpEvent::Retransmission));
         }
     }
     stream.chunks.sort_unstable_by_key(|c| c.offset);

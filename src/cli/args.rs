@@ -72,6 +72,10 @@ pub struct Args {
     #[arg(long)]
     pub parent_from_records: bool,
 
+    /// Add a child span per phase: the request's write and the response's read.
+    #[arg(long)]
+    pub phase_spans: bool,
+
     /// Most per-partition events on one span.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_span_events: usize,

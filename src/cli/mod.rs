@@ -156,6 +156,7 @@ impl Config {
                     id_seed: args.id_seed,
                     max_events: args.max_span_events,
                     parent_from_records: args.parent_from_records,
+                    phase_spans: args.phase_spans,
                 },
                 topic_map,
                 limits: Limits::new(

@@ -265,6 +265,7 @@ mod tests {
             starts_at_origin: origin,
             sent_end: 0,
             stats: Default::default(),
+            events: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ pub mod header;
 
 use crate::net::Endpoint;
 use crate::tcp::{self, Connection, Dir, Stream, StreamStats};
+use crate::timing;
 use exchange::{Exchange, KafkaStats};
 
 /// Which TCP ports carry Kafka.
@@ -88,6 +89,10 @@ pub struct ConnectionReport {
     /// Holes in the captured streams: count and bytes, both directions.
     pub gaps: u64,
     pub gap_bytes: u64,
+    /// Round trips from the capture point.
+    pub rtt: timing::Rtt,
+    /// TCP trouble over time, both directions, for per-exchange counts.
+    pub tcp_events: timing::EventLog,
 }
 
 /// Whether a connection is worth analysing: with explicit ports, only connections on
@@ -106,7 +111,7 @@ pub fn analyse(
     config: &KafkaConfig,
     limits: &mut body::Limits,
 ) -> ConnectionReport {
-    let streams = [
+    let mut streams = [
         tcp::reassemble(conn, Dir::AtoB),
         tcp::reassemble(conn, Dir::BtoA),
     ];
@@ -167,7 +172,25 @@ pub fn analyse(
         tcp: [streams[client].stats, streams[broker].stats],
         gaps,
         gap_bytes,
+        rtt: if keep {
+            timing::rtt(conn, client)
+        } else {
+            timing::Rtt::default()
+        },
+        tcp_events: if keep {
+            event_log(&mut streams)
+        } else {
+            timing::EventLog::default()
+        },
     }
+}
+
+/// Both directions' TCP events and gap times, taken out of the streams.
+fn event_log(streams: &mut [Stream<'_>; 2]) -> timing::EventLog {
+    let gaps = streams.iter().flat_map(|s| s.gap_times()).collect();
+    let mut events = std::mem::take(&mut streams[0].events);
+    events.append(&mut streams[1].events);
+    timing::EventLog::new(events, gaps)
 }
 
 /// Without a SYN or a port to go by, the broker is the end that receives requests.

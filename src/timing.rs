@@ -1,0 +1,327 @@
+//! Network timing around the Kafka phases: each connection's round-trip time seen from
+//! the capture point (from the TCP handshake, or else from data→ACK delays), where the
+//! capture point lies, how the wait for a response splits into network and broker
+//! estimates, and the TCP trouble (retransmissions, out-of-order arrivals, zero
+//! windows, gaps) that happened while an exchange was in flight.
+
+use crate::net::flags;
+use crate::tcp::{Connection, Dir, TcpEvent};
+
+/// Below this, both ends are as close to the capture point as a loopback or a host's
+/// own interface: the side of the capture cannot be told.
+const LOCAL_RTT_NS: i64 = 100_000;
+
+/// Round trips from the capture point, per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rtt {
+    /// Capture point → broker → capture point.
+    pub to_broker_ns: Option<i64>,
+    /// Capture point → client → capture point.
+    pub to_client_ns: Option<i64>,
+    /// Whether the handshake gave them (else the fastest data→ACK delays did).
+    pub from_handshake: bool,
+}
+
+/// Where the capture was taken, as far as the round trips tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapturePoint {
+    Client,
+    Broker,
+    Between,
+    /// Both round trips are tiny (same host, loopback): no side can be told.
+    Local,
+}
+
+impl CapturePoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapturePoint::Client => "client",
+            CapturePoint::Broker => "broker",
+            CapturePoint::Between => "between",
+            CapturePoint::Local => "local",
+        }
+    }
+}
+
+impl Rtt {
+    /// The full round trip client ↔ broker, when both halves are known.
+    pub fn total_ns(&self) -> Option<i64> {
+        Some(self.to_broker_ns? + self.to_client_ns?)
+    }
+
+    /// The side whose round trip is much shorter is the side the capture was taken on.
+    /// Only the handshake says so reliably: data→ACK delays include delayed ACKs and
+    /// broker time.
+    pub fn capture_point(&self) -> Option<CapturePoint> {
+        if !self.from_handshake {
+            return None;
+        }
+        let (b, c) = (self.to_broker_ns?, self.to_client_ns?);
+        Some(if b.max(c) < LOCAL_RTT_NS {
+            CapturePoint::Local
+        } else if b * 4 < c {
+            CapturePoint::Broker
+        } else if c * 4 < b {
+            CapturePoint::Client
+        } else {
+            CapturePoint::Between
+        })
+    }
+
+    /// Splits a wait (request's last byte → response's first byte, at the capture
+    /// point) into the network round trip to the broker and what is left, the broker's
+    /// own time. Both are estimates, given only when the handshake timed the round trip.
+    pub fn split_wait(&self, wait_ns: i64) -> Option<(i64, i64)> {
+        if !self.from_handshake {
+            return None;
+        }
+        let network = self.to_broker_ns?.clamp(0, wait_ns.max(0));
+        Some((network, wait_ns - network))
+    }
+}
+
+/// Estimates a connection's round trips. `client` is the index of the client end.
+pub fn rtt(conn: &Connection<'_>, client: usize) -> Rtt {
+    if let Some(r) = handshake_rtt(conn, client) {
+        return r;
+    }
+    let to_client_dir = if client == 0 { Dir::BtoA } else { Dir::AtoB };
+    let to_broker_dir = if client == 0 { Dir::AtoB } else { Dir::BtoA };
+    Rtt {
+        // Client data acknowledged by the broker measures the broker side.
+        to_broker_ns: fastest_ack(conn, to_broker_dir),
+        to_client_ns: fastest_ack(conn, to_client_dir),
+        from_handshake: false,
+    }
+}
+
+/// SYN → SYN-ACK is the broker side, SYN-ACK → ACK the client side.
+fn handshake_rtt(conn: &Connection<'_>, client: usize) -> Option<Rtt> {
+    let segs = &conn.segments;
+    let synack_at = segs.iter().position(|s| {
+        s.dir.index() != client && s.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
+    })?;
+    let synack = &segs[synack_at];
+    let syn = segs[..synack_at]
+        .iter()
+        .rev()
+        .find(|s| s.dir.index() == client && s.flags & (flags::SYN | flags::ACK) == flags::SYN)?;
+    let ack = segs[synack_at + 1..].iter().find(|s| {
+        s.dir.index() == client && s.flags & flags::ACK != 0 && s.ack == synack.seq.wrapping_add(1)
+    })?;
+    Some(Rtt {
+        to_broker_ns: Some(synack.ts_ns - syn.ts_ns),
+        to_client_ns: Some(ack.ts_ns - synack.ts_ns),
+        from_handshake: true,
+    })
+}
+
+/// The shortest delay between data sent in `dir` and the first ACK from the other
+/// side that covers it: an upper bound on the round trip, since the peer may delay its
+/// ACK or send it with its response. Retransmitted data gives no sample (Karn's rule).
+fn fastest_ack(conn: &Connection<'_>, dir: Dir) -> Option<i64> {
+    // (end sequence number, time sent) of data still waiting for its ACK.
+    let mut waiting: std::collections::VecDeque<(u32, i64)> = std::collections::VecDeque::new();
+    let mut highest_end: Option<u32> = None;
+    let mut best: Option<i64> = None;
+    for s in &conn.segments {
+        if s.dir == dir {
+            let len = s.payload.len() as u32 + s.missing;
+            if len == 0 {
+                continue;
+            }
+            let end = s.seq.wrapping_add(len);
+            let fresh = highest_end.is_none_or(|h| (end.wrapping_sub(h) as i32) > 0);
+            if fresh {
+                highest_end = Some(end);
+                waiting.push_back((end, s.ts_ns));
+            } else {
+                // A retransmission: whatever it covers can no longer be timed.
+                waiting.retain(|&(e, _)| (e.wrapping_sub(end) as i32) > 0);
+            }
+        } else if s.flags & flags::ACK != 0 {
+            while let Some(&(end, sent)) = waiting.front() {
+                if (s.ack.wrapping_sub(end) as i32) < 0 {
+                    break;
+                }
+                waiting.pop_front();
+                let delay = s.ts_ns - sent;
+                if delay >= 0 {
+                    best = Some(best.map_or(delay, |b| b.min(delay)));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// TCP trouble during one exchange, both directions together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Health {
+    pub retransmissions: u32,
+    pub out_of_order: u32,
+    pub zero_windows: u32,
+    pub gaps: u32,
+}
+
+/// The TCP events of a connection, sorted by time, for per-exchange counting.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    events: Vec<(i64, TcpEvent)>,
+    gaps: Vec<i64>,
+}
+
+impl EventLog {
+    pub fn new(mut events: Vec<(i64, TcpEvent)>, mut gaps: Vec<i64>) -> Self {
+        events.sort_by_key(|e| e.0);
+        gaps.sort_unstable();
+        EventLog { events, gaps }
+    }
+
+    /// What happened between `start` and `end` (inclusive).
+    pub fn during(&self, start: i64, end: i64) -> Health {
+        let from = self.events.partition_point(|e| e.0 < start);
+        let mut h = Health::default();
+        for (_, kind) in self.events[from..].iter().take_while(|e| e.0 <= end) {
+            match kind {
+                TcpEvent::Retransmission => h.retransmissions += 1,
+                TcpEvent::OutOfOrder => h.out_of_order += 1,
+                TcpEvent::ZeroWindow => h.zero_windows += 1,
+            }
+        }
+        let g0 = self.gaps.partition_point(|&t| t < start);
+        let g1 = self.gaps.partition_point(|&t| t <= end);
+        h.gaps = (g1 - g0) as u32;
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Endpoint, Segment};
+    use crate::tcp::ConnectionTable;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn seg(src: u16, seq: u32, ack: u32, fl: u8, payload: &'static [u8]) -> Segment<'static> {
+        let ep = |port| Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        };
+        let dst = if src == 1 { 2 } else { 1 };
+        Segment {
+            src: ep(src),
+            dst: ep(dst),
+            seq,
+            ack,
+            flags: fl,
+            window: 100,
+            payload,
+            missing: 0,
+        }
+    }
+
+    fn conn(segs: &[(i64, Segment<'static>)]) -> Connection<'static> {
+        let mut t = ConnectionTable::new();
+        for (i, (ts, s)) in segs.iter().enumerate() {
+            t.push(i as u64 + 1, *ts, s);
+        }
+        t.into_connections().remove(0)
+    }
+
+    const A: u8 = flags::ACK;
+
+    #[test]
+    fn handshake_gives_both_sides() {
+        // Captured near the client: the broker is 5 ms away, the client 20 µs.
+        let c = conn(&[
+            (0, seg(1, 100, 0, flags::SYN, b"")),
+            (5_000_000, seg(2, 900, 101, flags::SYN | A, b"")),
+            (5_020_000, seg(1, 101, 901, A, b"")),
+        ]);
+        let r = rtt(&c, 0);
+        assert_eq!(
+            r,
+            Rtt {
+                to_broker_ns: Some(5_000_000),
+                to_client_ns: Some(20_000),
+                from_handshake: true
+            }
+        );
+        assert_eq!(r.capture_point(), Some(CapturePoint::Client));
+        assert_eq!(r.total_ns(), Some(5_020_000));
+        assert_eq!(r.split_wait(7_000_000), Some((5_000_000, 2_000_000)));
+        assert_eq!(r.split_wait(3_000_000), Some((3_000_000, 0)));
+    }
+
+    #[test]
+    fn data_acks_give_the_fastest_delay_and_skip_retransmissions() {
+        // No handshake. Client data at 0 acked at 3 ms; data at 10 ms retransmitted at
+        // 30 ms and acked at 31 ms (no sample); data at 40 ms acked at 42 ms.
+        let c = conn(&[
+            (0, seg(1, 1000, 500, A, b"aaaa")),
+            (3_000_000, seg(2, 500, 1004, A, b"")),
+            (10_000_000, seg(1, 1004, 500, A, b"bbbb")),
+            (30_000_000, seg(1, 1004, 500, A, b"bbbb")),
+            (31_000_000, seg(2, 500, 1008, A, b"")),
+            (40_000_000, seg(1, 1008, 500, A, b"cc")),
+            (42_000_000, seg(2, 500, 1010, A, b"")),
+        ]);
+        let r = rtt(&c, 0);
+        assert_eq!(r.to_broker_ns, Some(2_000_000));
+        assert_eq!(r.to_client_ns, None);
+        assert!(!r.from_handshake);
+        assert_eq!(r.capture_point(), None);
+    }
+
+    #[test]
+    fn capture_points() {
+        let r = |b, c| Rtt {
+            to_broker_ns: Some(b),
+            to_client_ns: Some(c),
+            from_handshake: true,
+        };
+        assert_eq!(r(30_000, 40_000).capture_point(), Some(CapturePoint::Local));
+        let from_data = Rtt {
+            from_handshake: false,
+            ..r(100_000, 5_000_000)
+        };
+        assert_eq!(
+            (from_data.capture_point(), from_data.split_wait(9)),
+            (None, None)
+        );
+        assert_eq!(
+            r(100_000, 5_000_000).capture_point(),
+            Some(CapturePoint::Broker)
+        );
+        assert_eq!(
+            r(2_000_000, 3_000_000).capture_point(),
+            Some(CapturePoint::Between)
+        );
+    }
+
+    #[test]
+    fn health_counts_events_in_the_window() {
+        let log = EventLog::new(
+            vec![
+                (5, TcpEvent::Retransmission),
+                (1, TcpEvent::OutOfOrder),
+                (9, TcpEvent::ZeroWindow),
+                (20, TcpEvent::Retransmission),
+            ],
+            vec![8, 30],
+        );
+        assert_eq!(
+            log.during(1, 10),
+            Health {
+                retransmissions: 1,
+                out_of_order: 1,
+                zero_windows: 1,
+                gaps: 1
+            }
+        );
+        assert_eq!(log.during(11, 19), Health::default());
+        assert_eq!(log.during(20, 30).retransmissions, 1);
+        assert_eq!(log.during(20, 30).gaps, 1);
+    }
+}
