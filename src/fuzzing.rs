@@ -128,7 +128,7 @@ pub fn kafka_streams(data: &[u8]) {
     let (reqs, _) = exchange::split_requests(&requests, 1 << 20);
     let (resps, _) = exchange::split_responses(&responses, 1 << 20, &reqs);
     let mut stats = KafkaStats::default();
-    let _ = exchange::pair(reqs, resps, &mut stats);
+    let _ = exchange::pair(reqs, resps, 64, &mut stats);
 }
 
 /// Every body decoder at every version: the first byte picks the decoder, the second

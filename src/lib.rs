@@ -10,6 +10,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kafka;
@@ -18,6 +19,7 @@ pub mod net;
 pub mod otlp;
 pub mod pipeline;
 pub mod span;
+pub mod stats;
 pub mod summary;
 pub mod tcp;
 #[doc(hidden)]

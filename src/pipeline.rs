@@ -3,18 +3,22 @@
 //! one rayon worker); what the capture as a whole knows (topic ids, consumer groups)
 //! is gathered; and spans are built and serialised in parallel. Hands on the
 //! serialised spans in a deterministic order (connection first seen, then request
-//! order) and counts everything into a [`Summary`].
+//! order) and counts everything into a [`Summary`], latency statistics of the
+//! exchanges that pass the filters included.
 
 use rayon::prelude::*;
 
 use crate::capture::{self, CaptureError};
+use crate::filter::Filter;
 use crate::kafka::api::ApiSet;
 use crate::kafka::body::Limits;
-use crate::kafka::{self, ConnectionReport, KafkaConfig};
+use crate::kafka::exchange::Exchange;
+use crate::kafka::{self, ConnectionReport, KafkaConfig, Verdict};
 use crate::knowledge::{Knowledge, TopicMap};
 use crate::net;
 use crate::otlp;
 use crate::span::{self, Origin, SpanConfig};
+use crate::stats::LatencyStats;
 use crate::summary::Summary;
 use crate::tcp::{Connection, ConnectionTable};
 
@@ -22,12 +26,19 @@ use crate::tcp::{Connection, ConnectionTable};
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
     pub kafka: KafkaConfig,
+    /// APIs turned into spans (`--api`); the others are filtered out.
     pub apis: ApiSet,
+    /// The other filters (`--topic`, `--broker`, ...), applied after `apis`.
+    pub filter: Filter,
     pub span: SpanConfig,
     /// Topic names for ids the capture may never name (`--topic-map`).
     pub topic_map: TopicMap,
     /// Decompression limits; clones share the run-wide budget.
     pub limits: Limits,
+    /// Build no spans (`--no-spans`): exchanges are only counted.
+    pub no_spans: bool,
+    /// Gather latency statistics of the exchanges that pass the filters.
+    pub latency: bool,
 }
 
 /// Spans of one connection, serialised, in request order.
@@ -44,21 +55,26 @@ pub fn process_capture(
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
     let conns = read_connections(bytes, summary)?;
-    let reports = analyse_connections(&conns, config);
-    summary.other_connections += (conns.len() - reports.len()) as u64;
+    let (reports, others) = analyse_connections(&conns, config);
+    summary.other_connections += (conns.len() - reports.len() - others.len()) as u64;
+    for verdict in others {
+        summary.count_verdict(verdict);
+    }
     drop(conns);
     let knowledge = Knowledge::gather(&reports, &config.topic_map);
     let origin = Origin { file_index };
-    let spans: Vec<(ConnectionSpans, u64)> = reports
+    let selected: Vec<Selected> = reports
         .par_iter()
         .map(|report| connection_spans(report, origin, config, &knowledge))
         .collect();
-    let mut out = Vec::with_capacity(spans.len());
-    for (report, (spans, filtered)) in reports.iter().zip(spans) {
+    let mut out = Vec::with_capacity(selected.len());
+    for (report, sel) in reports.iter().zip(selected) {
         summary.add_connection(report, &knowledge);
-        summary.filtered_out += filtered;
-        summary.emitted += spans.spans.len() as u64;
-        out.push(spans);
+        summary.filtered_out += sel.filtered;
+        summary.emitted += sel.kept;
+        summary.spans += sel.spans.spans.len() as u64;
+        summary.latency.merge(sel.latency);
+        out.push(sel.spans);
     }
     Ok(out)
 }
@@ -95,36 +111,82 @@ pub fn read_connections<'a>(
 pub fn analyse_connections(
     conns: &[Connection<'_>],
     config: &PipelineConfig,
-) -> Vec<ConnectionReport> {
-    conns
+) -> (Vec<ConnectionReport>, Vec<Verdict>) {
+    // Only Kafka connections keep their full report; the others shrink to their
+    // verdict at once, so a capture of many non-Kafka connections (scans, refused
+    // connects) costs little memory.
+    let analysed: Vec<Result<Box<ConnectionReport>, Verdict>> = conns
         .par_iter()
         .filter(|c| kafka::worth_analysing(c, &config.kafka))
         .map_init(
             || config.limits.clone(),
-            |limits, conn| kafka::analyse(conn, &config.kafka, limits),
+            |limits, conn| {
+                let report = kafka::analyse(conn, &config.kafka, limits);
+                match report.verdict {
+                    Verdict::Kafka => Ok(Box::new(report)),
+                    other => Err(other),
+                }
+            },
         )
-        .collect()
+        .collect();
+    let mut reports = Vec::new();
+    let mut others = Vec::new();
+    for a in analysed {
+        match a {
+            Ok(r) => reports.push(*r),
+            Err(v) => others.push(v),
+        }
+    }
+    (reports, others)
 }
 
-/// Filters one connection's exchanges and serialises their spans; also returns how
-/// many the filters dropped.
+/// What the filters made of one connection's exchanges.
+struct Selected {
+    spans: ConnectionSpans,
+    /// Exchanges that passed the filters, and those that did not.
+    kept: u64,
+    filtered: u64,
+    latency: LatencyStats,
+}
+
+/// Whether an exchange passes `--api` and the other filters.
+pub fn selected(
+    config: &PipelineConfig,
+    report: &ConnectionReport,
+    ex: &Exchange,
+    knowledge: &Knowledge,
+) -> bool {
+    config.apis.contains(ex.request.api_key) && config.filter.matches(report, ex, knowledge)
+}
+
+/// Filters one connection's exchanges, serialises their spans (unless `no_spans`)
+/// and gathers their latencies (when `latency`); also counts what the filters kept
+/// and dropped.
 fn connection_spans(
     report: &ConnectionReport,
     origin: Origin,
     config: &PipelineConfig,
     knowledge: &Knowledge,
-) -> (ConnectionSpans, u64) {
-    let mut filtered = 0;
-    let spans = report
-        .exchanges
-        .iter()
-        .filter(|e| {
-            let keep = config.apis.contains(e.request.api_key);
-            filtered += u64::from(!keep);
-            keep
-        })
-        .flat_map(|e| span::build_all(report, e, origin, &config.span, knowledge))
-        .map(|s| otlp::span_json(&s))
-        .collect();
-    (ConnectionSpans { spans }, filtered)
+) -> Selected {
+    let mut sel = Selected {
+        spans: ConnectionSpans { spans: Vec::new() },
+        kept: 0,
+        filtered: 0,
+        latency: LatencyStats::default(),
+    };
+    for ex in &report.exchanges {
+        if !selected(config, report, ex, knowledge) {
+            sel.filtered += 1;
+            continue;
+        }
+        sel.kept += 1;
+        if config.latency {
+            sel.latency.add(report, ex, knowledge);
+        }
+        if !config.no_spans {
+            let spans = span::build_all(report, ex, origin, &config.span, knowledge);
+            sel.spans.spans.extend(spans.iter().map(otlp::span_json));
+        }
+    }
+    sel
 }

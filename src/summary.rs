@@ -1,9 +1,12 @@
-//! Counts what a run saw, emitted and skipped, and renders the short report printed
-//! on stderr at the end, so nothing kapture passes over goes unmentioned.
+//! Counts what a run saw, emitted and skipped, and renders the report printed at the
+//! end (text on stderr by default, or JSON), so nothing kapture passes over goes
+//! unmentioned; the latency table of [`crate::stats`] closes it.
 
 use std::fmt::{self, Write as _};
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
 
 use crate::kafka::api;
 use crate::kafka::exchange::{ExchangeCounts, KafkaStats};
@@ -11,6 +14,7 @@ use crate::kafka::facts::Topic;
 use crate::kafka::{ConnectionReport, Unrecognised, Verdict};
 use crate::knowledge::Knowledge;
 use crate::net::NetSkip;
+use crate::stats::{self, LatencyRow, LatencyStats};
 
 /// Everything counted over one run (all input files).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,14 +36,25 @@ pub struct Summary {
     pub kafka_connections: u64,
     /// Connections on a Kafka port holding something else, by guess.
     pub tls_connections: u64,
+    /// Connections on a Kafka port carrying raw SASL/GSSAPI tokens.
+    pub sasl_connections: u64,
+    /// Kafka connections whose client sent raw SASL tokens after SaslHandshake v0.
+    pub raw_sasl_token_connections: u64,
     pub unknown_connections: u64,
     /// Connections on a Kafka port with no payload at all.
     pub empty_connections: u64,
     /// Connections on other ports that held no Kafka.
     pub other_connections: u64,
     pub exchanges: ExchangeCounts,
+    /// Exchanges that passed the filters (each became a span unless `no_spans`).
     pub emitted: u64,
+    /// Exchanges the filters (`--api` included) left out.
     pub filtered_out: u64,
+    /// Spans built: one per emitted exchange, plus its phase spans with
+    /// `--phase-spans`; 0 with `--no-spans`.
+    pub spans: u64,
+    /// The run built no spans (`--no-spans`).
+    pub no_spans: bool,
     pub gaps: u64,
     pub gap_bytes: u64,
     pub retransmitted_segments: u64,
@@ -59,6 +74,8 @@ pub struct Summary {
     pub record_links_dropped: u64,
     /// Record batches whose decompression stopped at a cap.
     pub decompression_capped: u64,
+    /// Latencies of the exchanges that passed the filters.
+    pub latency: LatencyStats,
 }
 
 impl Summary {
@@ -74,19 +91,27 @@ impl Summary {
     }
 
     /// Adds one analysed connection.
-    pub fn add_connection(&mut self, report: &ConnectionReport, knowledge: &Knowledge) {
-        match report.verdict {
+    /// Counts one connection by what it turned out to be.
+    pub fn count_verdict(&mut self, verdict: Verdict) {
+        match verdict {
             Verdict::Kafka => self.kafka_connections += 1,
             Verdict::OtherTraffic => self.other_connections += 1,
             Verdict::NoPayload => self.empty_connections += 1,
             Verdict::NotKafka(Unrecognised::Tls) => self.tls_connections += 1,
+            Verdict::NotKafka(Unrecognised::SaslGssapi) => self.sasl_connections += 1,
             Verdict::NotKafka(Unrecognised::Unknown) => self.unknown_connections += 1,
         }
+    }
+
+    /// Adds one analysed connection.
+    pub fn add_connection(&mut self, report: &ConnectionReport, knowledge: &Knowledge) {
+        self.count_verdict(report.verdict);
         if report.verdict != Verdict::Kafka {
             return;
         }
         self.gaps += report.gaps;
         self.gap_bytes += report.gap_bytes;
+        self.raw_sasl_token_connections += u64::from(report.raw_sasl_tokens);
         for s in &report.tcp {
             self.retransmitted_segments += s.retransmitted_segments;
             self.out_of_order_segments += s.out_of_order_segments;
@@ -121,6 +146,8 @@ impl Summary {
             || self.malformed_packets > 0
             || self.gaps > 0
             || self.tls_connections > 0
+            || self.sasl_connections > 0
+            || self.kafka.in_flight_evicted > 0
             || self.unknown_connections > 0
             || self.kafka.requests.skipped_bytes > 0
             || self.kafka.responses.skipped_bytes > 0
@@ -143,10 +170,20 @@ impl fmt::Display for Summary {
             self.kafka_connections
         );
         let e = &self.exchanges;
+        let emitted = if self.no_spans {
+            format!("{} passed the filters (no spans written)", self.emitted)
+        } else if self.spans != self.emitted {
+            format!(
+                "{} emitted as spans ({} spans with the phase spans)",
+                self.emitted, self.spans
+            )
+        } else {
+            format!("{} emitted as spans", self.emitted)
+        };
         let _ = writeln!(
             out,
-            "  exchanges: {} found, {} emitted as spans, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
-            e.total, self.emitted, self.filtered_out, e.paired, e.not_expected, e.not_captured
+            "  exchanges: {} found, {emitted}, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
+            e.total, self.filtered_out, e.paired, e.not_expected, e.not_captured
         );
         if self.error_responses > 0 || self.record_links > 0 {
             let _ = writeln!(
@@ -192,12 +229,24 @@ impl fmt::Display for Summary {
             "connections on a Kafka port carrying TLS (capture before encryption or use plaintext listeners)",
         );
         note(
+            self.sasl_connections,
+            "connections on a Kafka port carrying raw SASL/GSSAPI tokens",
+        );
+        note(
+            self.raw_sasl_token_connections,
+            "Kafka connections with raw SASL tokens after SaslHandshake v0 (skipped)",
+        );
+        note(
             self.unknown_connections,
             "connections on a Kafka port carrying no recognisable Kafka",
         );
         note(
             self.other_connections,
-            "connections on other ports without Kafka",
+            "connections on other ports (not --port, or no Kafka found in them)",
+        );
+        note(
+            self.kafka.in_flight_evicted,
+            "requests given up as unanswered because over --max-in-flight were waiting",
         );
         for (key, n) in &self.decode_errors {
             note(
@@ -230,6 +279,154 @@ impl fmt::Display for Summary {
         for w in &self.capture_warnings {
             let _ = writeln!(out, "  warning: {w}");
         }
+        if !self.latency.is_empty() {
+            let _ = writeln!(
+                out,
+                "  latency of the {} exchanges that passed the filters (nearest-rank percentiles):",
+                self.emitted
+            );
+            out.push_str(&stats::render_text(&self.latency.table()));
+        }
         f.write_str(out.trim_end())
+    }
+}
+
+/// The summary as JSON (`--summary json`): every counter of [`Summary`], zeros
+/// included, and the latency table with integer nanoseconds. Keys come in the order
+/// of the fields below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SummaryJson {
+    pub files: u64,
+    pub capture_bytes: u64,
+    pub packets: u64,
+    pub tcp_packets: u64,
+    pub connections: ConnectionsJson,
+    pub exchanges: ExchangesJson,
+    /// Spans built (phase spans included); 0 with `--no-spans`.
+    pub spans: u64,
+    pub record_links: u64,
+    pub skipped: SkippedJson,
+    pub warnings: Vec<String>,
+    pub latency: Vec<LatencyRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionsJson {
+    pub tcp: u64,
+    pub kafka: u64,
+    /// On a Kafka port: TLS, something unrecognised, no payload at all.
+    pub tls: u64,
+    pub sasl: u64,
+    pub unknown: u64,
+    pub empty: u64,
+    /// On other ports, without Kafka.
+    pub other: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangesJson {
+    pub found: u64,
+    /// Passed the filters (spans unless `--no-spans`).
+    pub emitted: u64,
+    pub filtered_out: u64,
+    pub paired: u64,
+    pub not_expected: u64,
+    pub not_captured: u64,
+    /// Answered with a Kafka error (all exchanges found, filtered or not).
+    pub kafka_errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedJson {
+    pub unpaired_responses: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub resync_skipped_bytes: u64,
+    pub incomplete_frames: u64,
+    pub frames_cut_at_end: u64,
+    pub bytes_before_start: u64,
+    pub truncated_packets: u64,
+    pub retransmitted_segments: u64,
+    pub out_of_order_segments: u64,
+    pub malformed_packets: u64,
+    pub ip_fragments: u64,
+    pub non_ip_packets: u64,
+    pub non_tcp_packets: u64,
+    pub unsupported_link_packets: u64,
+    /// Bodies that did not decode, by API name.
+    pub decode_errors: BTreeMap<String, u64>,
+    pub bodies_cut: u64,
+    pub unresolved_topic_ids: Vec<String>,
+    pub record_links_dropped: u64,
+    pub decompression_capped: u64,
+}
+
+impl Summary {
+    /// The JSON form of the summary.
+    pub fn to_json(&self) -> SummaryJson {
+        let k = &self.kafka;
+        let e = &self.exchanges;
+        SummaryJson {
+            files: self.files,
+            capture_bytes: self.capture_bytes,
+            packets: self.packets,
+            tcp_packets: self.tcp_packets,
+            connections: ConnectionsJson {
+                tcp: self.tcp_connections,
+                kafka: self.kafka_connections,
+                tls: self.tls_connections,
+                sasl: self.sasl_connections,
+                unknown: self.unknown_connections,
+                empty: self.empty_connections,
+                other: self.other_connections,
+            },
+            exchanges: ExchangesJson {
+                found: e.total,
+                emitted: self.emitted,
+                filtered_out: self.filtered_out,
+                paired: e.paired,
+                not_expected: e.not_expected,
+                not_captured: e.not_captured,
+                kafka_errors: self.error_responses,
+            },
+            spans: self.spans,
+            record_links: self.record_links,
+            skipped: SkippedJson {
+                unpaired_responses: k.unpaired_responses,
+                gaps: self.gaps,
+                gap_bytes: self.gap_bytes,
+                resync_skipped_bytes: k.requests.skipped_bytes + k.responses.skipped_bytes,
+                incomplete_frames: k.requests.incomplete_frames + k.responses.incomplete_frames,
+                frames_cut_at_end: k.requests.cut_at_end + k.responses.cut_at_end,
+                bytes_before_start: self.bytes_before_start,
+                truncated_packets: self.truncated_packets,
+                retransmitted_segments: self.retransmitted_segments,
+                out_of_order_segments: self.out_of_order_segments,
+                malformed_packets: self.malformed_packets,
+                ip_fragments: self.ip_fragments,
+                non_ip_packets: self.not_ip,
+                non_tcp_packets: self.not_tcp,
+                unsupported_link_packets: self.unsupported_link,
+                decode_errors: self
+                    .decode_errors
+                    .iter()
+                    .map(|(key, n)| (api::name(*key).unwrap_or("Unknown").to_string(), *n))
+                    .collect(),
+                bodies_cut: self.bodies_cut,
+                unresolved_topic_ids: self.unresolved_topic_ids.iter().cloned().collect(),
+                record_links_dropped: self.record_links_dropped,
+                decompression_capped: self.decompression_capped,
+            },
+            warnings: self.capture_warnings.clone(),
+            latency: self.latency.table(),
+        }
+    }
+
+    /// The JSON summary, pretty-printed, with a final newline.
+    pub fn json_text(&self) -> String {
+        let mut text =
+            serde_json::to_string_pretty(&self.to_json()).expect("plain structs serialise");
+        text.push('\n');
+        text
     }
 }

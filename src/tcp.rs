@@ -57,7 +57,9 @@ impl<'a> Connection<'a> {
         Connection {
             id,
             ends: [src, dst],
-            segments: Vec::new(),
+            // Room for one segment: connections made of a lone SYN (scans, refused
+            // connects) are common and should cost little.
+            segments: Vec::with_capacity(1),
             syn_seq: [None, None],
             closed: [false, false],
         }

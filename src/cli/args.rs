@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,10 +15,22 @@ Examples:
       Brokers that listen on other ports.
   tcpdump -i any -w - 'tcp port 9092' | kapture -
       Read a capture from standard input.
+  kapture --topic 'orders*' --min-duration 5ms capture.pcap
+      Only exchanges touching a topic whose name starts with 'orders' that took at
+      least 5 ms.
+  kapture --api all --errors-only --broker 10.0.0.5:9092 capture.pcap
+      Every exchange the broker 10.0.0.5:9092 answered with a Kafka error.
+  kapture --no-spans --summary json --api all capture.pcap > summary.json
+      No spans: the counters and the latency table as JSON.
+
+Filters combine with AND; a repeated flag matches any of its values. Exchanges the
+filters leave out are counted ('filtered out') but not in the latency table.
 
 Output: OTLP JSON Lines (one TracesData object per line), the format of the
 OpenTelemetry Collector's otlpjsonfile receiver. A summary of what was found and
-what was skipped goes to stderr.
+what was skipped, with a latency table (count, Kafka errors, p50/p90/p99/max of the
+total time and of the write, wait and read phases, per API and broker, and per topic
+for Produce and Fetch), goes to stderr.
 
 Exit status: 0 success; 1 spans written but something was skipped or lost (see the
 summary); 2 bad arguments; 3 an input could not be read or the output not written.";
@@ -58,6 +70,11 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_frame_bytes: u64,
 
+    /// Most requests waiting for a response on one connection at once; past it the
+    /// oldest is given up as unanswered (and counted).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_in_flight: usize,
+
     /// Topic names for topic ids the capture never names: a file of
     /// '<topic id> <name>' lines (Fetch v13+ and Produce v13 carry only ids).
     #[arg(long, value_name = "FILE")]
@@ -96,7 +113,67 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub id_seed: u64,
 
-    /// Print no summary on stderr.
+    /// Print no summary (the same as '--summary off', unless --summary-file is given).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Keep exchanges touching a topic that matches PATTERN: an exact name or a glob
+    /// ('*', '?', '[...]'); ids no Metadata response or --topic-map named match their
+    /// UUID text. Exchanges without topics never match. Repeatable (any of them).
+    #[arg(long, value_name = "PATTERN", help_heading = "Filters")]
+    pub topic: Vec<String>,
+
+    /// Keep exchanges whose request's client id matches PATTERN (exact or glob); a null
+    /// client id never matches. Repeatable (any of them).
+    #[arg(long, value_name = "PATTERN", help_heading = "Filters")]
+    pub client_id: Vec<String>,
+
+    /// Keep exchanges with this broker: its IP address as in server.address, and
+    /// optionally its port ('10.0.0.5', '10.0.0.5:9092', '[::1]:9092'). Repeatable
+    /// (any of them).
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Filters")]
+    pub broker: Vec<String>,
+
+    /// Keep exchanges whose span lasted at least DURATION (end − start), e.g. '5ms',
+    /// '1.5s', '250us', '100ns'.
+    #[arg(long, value_name = "DURATION", help_heading = "Filters")]
+    pub min_duration: Option<String>,
+
+    /// Keep only exchanges whose response carried a Kafka error code (the error.type
+    /// of the span: Produce and Fetch responses). Bodies that did not decode are not
+    /// errors here.
+    #[arg(long, help_heading = "Filters")]
+    pub errors_only: bool,
+
+    /// Keep exchanges whose span started in [START, END). Each side is RFC 3339
+    /// ('2026-11-25T06:30:00Z', '...T07:30:00+01:00') or Unix seconds ('1795588200.5');
+    /// either may be empty ('START..', '..END').
+    #[arg(long, value_name = "START..END", help_heading = "Filters")]
+    pub time_range: Option<String>,
+
+    /// The summary at the end (counters and a latency table of the exchanges that
+    /// passed the filters): 'text' (on stderr), 'json' (on stdout when no spans go
+    /// there: with --no-spans, -o FILE, or an OTLP endpoint without -o; else stderr) or
+    /// 'off'.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text, help_heading = "Summary")]
+    pub summary: SummaryFormat,
+
+    /// Write the summary to FILE instead (with -q too).
+    #[arg(long, value_name = "FILE", help_heading = "Summary")]
+    pub summary_file: Option<PathBuf>,
+
+    /// Write no spans at all (no output file is created): only the summary.
+    #[arg(long, conflicts_with = "output", help_heading = "Summary")]
+    pub no_spans: bool,
+
+    #[command(flatten)]
+    pub replay: super::ReplayArgs,
+}
+
+/// `--summary`'s formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    Off,
 }

@@ -3,19 +3,21 @@
 //! returning the [`ExitCode`] the binary exits with.
 
 mod args;
+mod replay;
 
-pub use args::Args;
+pub use args::{Args, SummaryFormat};
+pub use replay::{ReplayArgs, ReplayConfig};
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
+use crate::filter::{self, Filter};
 use crate::kafka::api::ApiSet;
 use crate::kafka::body::Limits;
 use crate::kafka::facts::FactsOptions;
 use crate::kafka::{KafkaConfig, PortRule, api};
 use crate::knowledge;
-use crate::otlp::{Envelope, LineWriter};
 use crate::pipeline::{self, PipelineConfig};
 use crate::span::SpanConfig;
 use crate::summary::Summary;
@@ -31,6 +33,8 @@ pub enum ExitCode {
     BadArguments = 2,
     /// An input could not be read or is not a capture, or the output failed.
     Unreadable = 3,
+    /// Replay (`--otlp-endpoint`): not every span was accepted by the endpoint.
+    ReplayIncomplete = 4,
 }
 
 /// Where a capture comes from.
@@ -49,15 +53,82 @@ impl Input {
     }
 }
 
+/// Where the summary goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SummaryDest {
+    Stderr,
+    Stdout,
+    File(PathBuf),
+}
+
+/// The summary a run prints at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryOutput {
+    /// JSON rather than text.
+    pub json: bool,
+    pub dest: SummaryDest,
+}
+
 /// A resolved, validated run.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub inputs: Vec<Input>,
+    /// The spans' file; `None` is standard output (unless `no_spans`).
     pub output: Option<PathBuf>,
     pub pipeline: PipelineConfig,
     pub service_name: String,
     pub threads: Option<usize>,
-    pub quiet: bool,
+    /// `None`: no summary (`--summary off`, or `-q` without `--summary-file`).
+    pub summary: Option<SummaryOutput>,
+    /// Write no spans (`--no-spans`).
+    pub no_spans: bool,
+    /// `--otlp-endpoint` and `--rebase-time`.
+    pub replay: ReplayConfig,
+}
+
+/// The filters the flags ask for; errors name the flag.
+pub fn filter_from_args(args: &Args) -> Result<Filter, String> {
+    let min_duration = args
+        .min_duration
+        .as_deref()
+        .map(|d| filter::parse_duration_ns(d).map_err(|e| format!("--min-duration '{d}': {e}")))
+        .transpose()?;
+    let (start, end) = match &args.time_range {
+        Some(r) => filter::parse_time_range(r).map_err(|e| format!("--time-range '{r}': {e}"))?,
+        None => (None, None),
+    };
+    Ok(Filter::default()
+        .with_topics(&args.topic)?
+        .with_client_ids(&args.client_id)?
+        .with_brokers(&args.broker)?
+        .with_min_duration_ns(min_duration)
+        .with_errors_only(args.errors_only)
+        .with_time_range(start, end))
+}
+
+/// Where the summary goes: `--summary-file`, else stderr for text; JSON goes to stdout
+/// when no spans do (`stdout_free`: `--no-spans`, `-o FILE`, replay without `-o`),
+/// else to stderr. `-q` turns it off unless `--summary-file` is given.
+fn summary_output(args: &Args, stdout_free: bool) -> Result<Option<SummaryOutput>, String> {
+    let format = if args.quiet && args.summary_file.is_none() {
+        SummaryFormat::Off
+    } else {
+        args.summary
+    };
+    let json = match format {
+        SummaryFormat::Off if args.summary_file.is_some() => {
+            return Err("--summary-file needs --summary text or json, not off".into());
+        }
+        SummaryFormat::Off => return Ok(None),
+        SummaryFormat::Text => false,
+        SummaryFormat::Json => true,
+    };
+    let dest = match &args.summary_file {
+        Some(path) => SummaryDest::File(path.clone()),
+        None if json && stdout_free => SummaryDest::Stdout,
+        None => SummaryDest::Stderr,
+    };
+    Ok(Some(SummaryOutput { json, dest }))
 }
 
 /// Parses a comma-separated list of API names or numbers (`all` for every key).
@@ -138,13 +209,19 @@ impl Config {
         if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
             return Err("standard input ('-') can be read only once".into());
         }
+        let filter = filter_from_args(&args)?;
+        let output = args.output.clone().filter(|o| o.as_os_str() != "-");
+        let replay = ReplayConfig::from_args(&args.replay, args.output.is_some())?;
+        let stdout_free = args.no_spans || output.is_some() || replay.discards_output();
+        let summary = summary_output(&args, stdout_free)?;
         Ok(Config {
             inputs,
-            output: args.output.filter(|o| o.as_os_str() != "-"),
+            output,
             pipeline: PipelineConfig {
                 kafka: KafkaConfig {
                     ports,
                     max_frame: args.max_frame_bytes,
+                    max_in_flight: args.max_in_flight,
                     bodies: apis.clone(),
                     facts: FactsOptions {
                         record_links: !args.no_record_links,
@@ -152,6 +229,7 @@ impl Config {
                     },
                 },
                 apis,
+                filter,
                 span: SpanConfig {
                     id_seed: args.id_seed,
                     max_events: args.max_span_events,
@@ -163,10 +241,14 @@ impl Config {
                     args.max_batch_decompressed_bytes as usize,
                     args.max_decompressed_bytes,
                 ),
+                no_spans: args.no_spans,
+                latency: summary.is_some(),
             },
             service_name: args.service_name,
             threads: args.threads,
-            quiet: args.quiet,
+            summary,
+            no_spans: args.no_spans,
+            replay,
         })
     }
 }
@@ -229,9 +311,45 @@ pub fn run(config: &Config) -> ExitCode {
 
 fn open_output(config: &Config) -> io::Result<Box<dyn Write>> {
     Ok(match &config.output {
+        _ if config.no_spans || config.replay.discards_output() => Box::new(io::sink()),
         Some(path) => Box::new(BufWriter::with_capacity(1 << 20, File::create(path)?)),
         None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
     })
+}
+
+/// Prints or writes the summary where the config says.
+fn write_summary(out: &SummaryOutput, summary: &Summary) -> Result<(), ExitCode> {
+    let text = if out.json {
+        summary.json_text()
+    } else {
+        format!("{summary}\n")
+    };
+    match &out.dest {
+        SummaryDest::Stderr => {
+            eprint!("{text}");
+            Ok(())
+        }
+        SummaryDest::Stdout => {
+            let mut stdout = io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    eprintln!("kapture: cannot write the summary: {e}");
+                    Err(ExitCode::Unreadable)
+                }
+                _ => Ok(()),
+            }
+        }
+        SummaryDest::File(path) => std::fs::write(path, text).map_err(|e| {
+            eprintln!(
+                "kapture: cannot write the summary to {}: {e}",
+                path.display()
+            );
+            ExitCode::Unreadable
+        }),
+    }
 }
 
 fn run_inputs(config: &Config) -> ExitCode {
@@ -246,8 +364,11 @@ fn run_inputs(config: &Config) -> ExitCode {
             return ExitCode::Unreadable;
         }
     };
-    let mut writer = LineWriter::new(out, Envelope::new(&config.service_name));
-    let mut summary = Summary::default();
+    let mut writer = replay::sink(out, config);
+    let mut summary = Summary {
+        no_spans: config.no_spans,
+        ..Summary::default()
+    };
     let mut failed = false;
     for (i, input) in config.inputs.iter().enumerate() {
         let name = input.name();
@@ -277,14 +398,20 @@ fn run_inputs(config: &Config) -> ExitCode {
             }
         }
     }
-    if let Err(e) = writer.finish() {
-        return output_failed(&e);
+    let replayed = match writer.finish() {
+        Ok((_, replayed)) => replayed,
+        Err(e) => return output_failed(&e),
+    };
+    if let Some(out) = &config.summary
+        && let Err(code) = write_summary(out, &summary)
+    {
+        return code;
     }
-    if !config.quiet {
-        eprintln!("{summary}");
-    }
+    let replay_ok = replay::report(replayed.as_ref(), config.summary.is_none());
     if failed {
         ExitCode::Unreadable
+    } else if !replay_ok {
+        ExitCode::ReplayIncomplete
     } else if summary.has_losses() {
         ExitCode::Warnings
     } else {

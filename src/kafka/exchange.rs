@@ -80,6 +80,8 @@ pub struct KafkaStats {
     pub unpaired_responses: u64,
     /// Requests that expected a response and got none in the capture.
     pub unanswered_requests: u64,
+    /// Requests given up because too many were waiting at once.
+    pub in_flight_evicted: u64,
 }
 
 /// Validates request headers while framing and interns client ids.
@@ -299,29 +301,56 @@ pub fn split_responses(
 
 /// Pairs responses with requests by correlation id. Kafka answers in order on one
 /// connection, but ids can repeat, so each response takes the oldest waiting request
-/// with its id that was sent before the response began.
+/// with its id that was sent before the response began. At most `max_in_flight`
+/// requests wait at once: past that the oldest is given up as unanswered (and
+/// counted), which bounds the work a connection flooded with requests can cause.
 pub fn pair(
     requests: Vec<Request>,
     responses: Vec<Response>,
+    max_in_flight: usize,
     stats: &mut KafkaStats,
 ) -> Vec<Exchange> {
     // Requests that expect no response (acks=0) still wait: a broker that answers them
     // anyway (some Kafka-compatible brokers do) gets its answer paired, not lost.
     let mut waiting: HashMap<i32, VecDeque<usize>> = HashMap::new();
-    for (i, r) in requests.iter().enumerate() {
-        waiting.entry(r.correlation_id).or_default().push_back(i);
-    }
+    let mut in_order: VecDeque<usize> = VecDeque::new();
     let mut answer: Vec<Option<Response>> = vec![None; requests.len()];
+    let mut given_up = vec![false; requests.len()];
+    let mut next = 0;
+    let mut in_flight = 0usize;
     for resp in responses {
-        let queue = waiting.get_mut(&resp.correlation_id);
-        let found = queue.and_then(|q| {
-            let pos = q
-                .iter()
-                .position(|&i| requests[i].span.first_ts <= resp.span.first_ts)?;
-            q.remove(pos)
-        });
+        // Admit every request sent before this response began.
+        while next < requests.len() && requests[next].span.first_ts <= resp.span.first_ts {
+            waiting
+                .entry(requests[next].correlation_id)
+                .or_default()
+                .push_back(next);
+            in_order.push_back(next);
+            in_flight += 1;
+            next += 1;
+            while in_flight > max_in_flight {
+                let Some(oldest) = in_order.pop_front() else {
+                    break;
+                };
+                if answer[oldest].is_some() || given_up[oldest] {
+                    continue;
+                }
+                if let Some(q) = waiting.get_mut(&requests[oldest].correlation_id) {
+                    q.retain(|&i| i != oldest);
+                }
+                given_up[oldest] = true;
+                in_flight -= 1;
+                stats.in_flight_evicted += u64::from(requests[oldest].expects_response());
+            }
+        }
+        let found = waiting
+            .get_mut(&resp.correlation_id)
+            .and_then(|q| q.pop_front());
         match found {
-            Some(i) => answer[i] = Some(resp),
+            Some(i) => {
+                answer[i] = Some(resp);
+                in_flight -= 1;
+            }
             None => stats.unpaired_responses += 1,
         }
     }
@@ -375,5 +404,6 @@ impl KafkaStats {
         self.responses.add(&other.responses);
         self.unpaired_responses += other.unpaired_responses;
         self.unanswered_requests += other.unanswered_requests;
+        self.in_flight_evicted += other.in_flight_evicted;
     }
 }

@@ -50,6 +50,8 @@ pub struct FramingStats {
     pub cut_at_end: u64,
     /// Length prefixes outside the accepted range met while in sync.
     pub bad_lengths: u64,
+    /// The stream began (SYN seen) with something that is not a frame of this kind.
+    pub not_kafka_from_start: bool,
 }
 
 impl FramingStats {
@@ -60,6 +62,7 @@ impl FramingStats {
         self.incomplete_frames += other.incomplete_frames;
         self.cut_at_end += other.cut_at_end;
         self.bad_lengths += other.bad_lengths;
+        self.not_kafka_from_start |= other.not_kafka_from_start;
     }
 }
 
@@ -116,13 +119,21 @@ pub fn split<V: FrameValidator>(
             continue;
         }
         let len = u64::from(u32::from_be_bytes(prefix));
-        if len < validator.min_len() || len > max_frame {
+        let head = if len < validator.min_len() || len > max_frame {
             stats.bad_lengths += 1;
-            synced = false;
-            pos += 1;
-            continue;
-        }
-        let Some(head) = validator.accept(stream, pos + PREFIX, len, false) else {
+            None
+        } else {
+            validator.accept(stream, pos + PREFIX, len, false)
+        };
+        let Some(head) = head else {
+            // A stream whose very first bytes (SYN seen) are not this kind of frame is
+            // another protocol (TLS, SASL tokens, ...): searching it for headers would
+            // only find noise that happens to look like one.
+            if pos == 0 && stream.starts_at_origin {
+                stats.not_kafka_from_start = true;
+                stats.skipped_bytes += stream.end();
+                break;
+            }
             synced = false;
             pos += 1;
             continue;
@@ -196,6 +207,11 @@ fn confirms<V: FrameValidator>(
     max_frame: u64,
     validator: &mut V,
 ) -> bool {
+    // A candidate running past everything the sender sent cannot be checked: a length
+    // read from noise usually does that, so it does not count as confirmed.
+    if next > stream.sent_end.max(stream.end()) {
+        return false;
+    }
     let mut prefix = [0u8; 4];
     !stream.read_into(next, &mut prefix)
         || plausible_at(stream, next, max_frame, validator).is_some()

@@ -42,6 +42,8 @@ pub struct KafkaConfig {
     /// exchanges need what they say).
     pub bodies: api::ApiSet,
     pub facts: facts::FactsOptions,
+    /// Most requests waiting for a response on one connection at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for KafkaConfig {
@@ -51,6 +53,7 @@ impl Default for KafkaConfig {
             max_frame: 100 * 1024 * 1024,
             bodies: api::ApiSet::default(),
             facts: facts::FactsOptions::default(),
+            max_in_flight: 10_000,
         }
     }
 }
@@ -71,6 +74,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unrecognised {
     Tls,
+    /// Raw SASL/GSSAPI tokens (Kerberos), as sent after a SaslHandshake v0.
+    SaslGssapi,
     Unknown,
 }
 
@@ -93,6 +98,9 @@ pub struct ConnectionReport {
     pub rtt: timing::Rtt,
     /// TCP trouble over time, both directions, for per-exchange counts.
     pub tcp_events: timing::EventLog,
+    /// A SaslHandshake v0 was exchanged, so the client then sent raw SASL tokens,
+    /// which are not Kafka frames and were skipped.
+    pub raw_sasl_tokens: bool,
 }
 
 /// Whether a connection is worth analysing: with explicit ports, only connections on
@@ -135,7 +143,7 @@ pub fn analyse(
     kafka.requests = rstats;
     let (responses, sstats) = exchange::split_responses(to_client, config.max_frame, &requests);
     kafka.responses = sstats;
-    let mut exchanges = exchange::pair(requests, responses, &mut kafka);
+    let mut exchanges = exchange::pair(requests, responses, config.max_in_flight, &mut kafka);
     for ex in &mut exchanges {
         let key = ex.request.api_key;
         // Metadata and the group APIs are read whatever the filter: other exchanges need
@@ -145,9 +153,18 @@ pub fn analyse(
             ex.facts = facts::decode(ex, to_broker, to_client, &config.facts, limits);
         }
     }
+    let raw_sasl_tokens = exchanges
+        .iter()
+        .any(|e| e.request.api_key == 17 && e.request.api_version == 0);
     let has_payload = streams.iter().any(|s| !s.chunks.is_empty());
     let found_by_content = !config.ports.explicit && exchanges.iter().any(|e| e.response.is_some());
-    let verdict = if !exchanges.is_empty() && (candidate || found_by_content) {
+    let verdict = if kafka.requests.not_kafka_from_start {
+        if candidate {
+            Verdict::NotKafka(classify(to_broker))
+        } else {
+            Verdict::OtherTraffic
+        }
+    } else if !exchanges.is_empty() && (candidate || found_by_content) {
         Verdict::Kafka
     } else if !candidate {
         Verdict::OtherTraffic
@@ -182,6 +199,7 @@ pub fn analyse(
         } else {
             timing::EventLog::default()
         },
+        raw_sasl_tokens,
     }
 }
 
@@ -212,6 +230,8 @@ fn classify(stream: &Stream<'_>) -> Unrecognised {
     match first.data {
         // A TLS record: handshake (22), version 3.x.
         [0x16, 0x03, 0..=4, ..] => Unrecognised::Tls,
+        // A 4-byte length, then a GSSAPI token: ASN.1 [APPLICATION 0] (0x60).
+        [0, 0..=3, _, _, 0x60, ..] => Unrecognised::SaslGssapi,
         _ => Unrecognised::Unknown,
     }
 }
@@ -320,6 +340,22 @@ mod tests {
         let pcap = testkit::pcap(&conv.packets);
         let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
         assert_eq!(r.verdict, Verdict::NotKafka(Unrecognised::Tls));
+        assert!(r.exchanges.is_empty());
+    }
+
+    #[test]
+    fn gssapi_tokens_on_the_kafka_port_are_named() {
+        let mut conv = Conversation::new(40000, 9092, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        // Length 0x25b, then a Kerberos AP-REQ wrapped in a GSSAPI token (0x60 ...).
+        conv.send(
+            Side::Client,
+            3 * MS,
+            &[0, 0, 0x02, 0x5b, 0x60, 0x82, 0x02, 0x57, 0x06, 0x09],
+        );
+        let pcap = testkit::pcap(&conv.packets);
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        assert_eq!(r.verdict, Verdict::NotKafka(Unrecognised::SaslGssapi));
     }
 
     #[test]
@@ -376,5 +412,42 @@ mod tests {
         assert_eq!(r.exchanges[1].request.acks, Some(0));
         assert_eq!(r.exchanges[2].response.unwrap().span.first_ts, 7 * MS);
         assert_eq!(r.kafka.unpaired_responses, 0);
+    }
+
+    #[test]
+    fn too_many_requests_in_flight_give_up_the_oldest() {
+        let mut conv = Conversation::new(40000, 9092, 1, 2);
+        conv.handshake(0, MS, 2 * MS);
+        for id in 1..=5 {
+            let req = testkit::request_frame(
+                api::METADATA,
+                12,
+                id,
+                Some("f"),
+                &MetadataRequest::default(),
+            );
+            conv.send(Side::Client, (2 + i64::from(id)) * MS, &req);
+        }
+        for id in 4..=5 {
+            let resp = testkit::response_frame(api::METADATA, 12, id, &MetadataResponse::default());
+            conv.send(Side::Broker, (10 + i64::from(id)) * MS, &resp);
+        }
+        let pcap = testkit::pcap(&conv.packets);
+        let config = KafkaConfig {
+            max_in_flight: 2,
+            ..KafkaConfig::default()
+        };
+        let r = &analyse_pcap(&pcap, &config)[0];
+        let states: Vec<_> = r.exchanges.iter().map(|e| e.state).collect();
+        use ResponseState::*;
+        assert_eq!(
+            states,
+            [NotCaptured, NotCaptured, NotCaptured, Paired, Paired]
+        );
+        assert_eq!(r.kafka.in_flight_evicted, 3);
+        assert_eq!(r.kafka.unpaired_responses, 0);
+        // Without the cap all five wait and the last two pair all the same.
+        let r = &analyse_pcap(&pcap, &KafkaConfig::default())[0];
+        assert_eq!(r.kafka.in_flight_evicted, 0);
     }
 }

@@ -1,6 +1,15 @@
 //! Writes spans as OTLP JSON Lines, the OpenTelemetry Collector's file format: one
 //! compact `TracesData` object per line, each line under 1 MiB. Spans arrive already
 //! serialised (workers serialise them in parallel); this module only frames them.
+//!
+//! [`Sink`] sits in front of the file output: it can shift every timestamp
+//! ([`rebase`]) and send the same spans to an OTLP/HTTP endpoint ([`http`]).
+
+pub mod http;
+pub mod rebase;
+mod sink;
+
+pub use sink::Sink;
 
 use std::io::{self, Write};
 
@@ -23,9 +32,11 @@ pub fn span_json(span: &Span) -> Vec<u8> {
 }
 
 /// The `TracesData` envelope of every line, split around its span list.
+#[derive(Debug, Clone)]
 pub struct Envelope {
     head: Vec<u8>,
     tail: Vec<u8>,
+    template: ResourceSpans,
 }
 
 impl Envelope {
@@ -63,7 +74,26 @@ impl Envelope {
         Envelope {
             head: json[..at].to_vec(),
             tail: json[at..].to_vec(),
+            template: data.resource_spans.into_iter().next().unwrap_or_default(),
         }
+    }
+
+    /// The same envelope as a protobuf message around `spans`.
+    pub fn resource_spans(&self, spans: Vec<Span>) -> ResourceSpans {
+        let mut rs = self.template.clone();
+        if let Some(scope) = rs.scope_spans.first_mut() {
+            scope.spans = spans;
+        }
+        rs
+    }
+
+    /// The same envelope as JSON around `spans`, serialised spans joined by commas.
+    pub fn json_around(&self, spans: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.head.len() + spans.len() + self.tail.len());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(spans);
+        out.extend_from_slice(&self.tail);
+        out
     }
 
     fn overhead(&self) -> usize {

@@ -1,0 +1,489 @@
+//! Latency statistics over the exchanges that pass the filters: one row per Kafka API
+//! and broker, and for Produce and Fetch one more row per topic, each with the count,
+//! the Kafka errors, and nearest-rank percentiles (p50, p90, p99, max) of the total
+//! time and of each phase (write, wait, read), computed on exact nanosecond integers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::kafka::ConnectionReport;
+use crate::kafka::api;
+use crate::kafka::body::TopicId;
+use crate::kafka::exchange::Exchange;
+use crate::kafka::facts::Topic;
+use crate::knowledge::Knowledge;
+
+/// An exchange's span bounds and phases in nanoseconds, from the packet timestamps of
+/// its frames (the same numbers as the span's times and `kapture.*_ns` attributes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The packet carrying the request's first byte.
+    pub start: i64,
+    /// The packet carrying the response's last byte, or the request's last byte when
+    /// there is no response.
+    pub end: i64,
+    /// Request last byte − request first byte.
+    pub write: i64,
+    /// Response first byte − request last byte (with a response only).
+    pub wait: Option<i64>,
+    /// Response last byte − response first byte (with a response only).
+    pub read: Option<i64>,
+}
+
+impl Timing {
+    pub fn of(ex: &Exchange) -> Timing {
+        let req = &ex.request.span;
+        match &ex.response {
+            Some(resp) => Timing {
+                start: req.first_ts,
+                end: resp.span.last_ts,
+                write: req.last_ts - req.first_ts,
+                wait: Some(resp.span.first_ts - req.last_ts),
+                read: Some(resp.span.last_ts - resp.span.first_ts),
+            },
+            None => Timing {
+                start: req.first_ts,
+                end: req.last_ts,
+                write: req.last_ts - req.first_ts,
+                wait: None,
+                read: None,
+            },
+        }
+    }
+
+    /// End − start.
+    pub fn total(&self) -> i64 {
+        self.end - self.start
+    }
+}
+
+/// Which topics a row covers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopicRow {
+    /// Every exchange of the API and broker, whatever its topics.
+    All,
+    /// Exchanges touching exactly this topic.
+    Name(Arc<str>),
+    /// Exchanges touching exactly this topic id, which nothing named.
+    Id([u8; 16]),
+    /// Exchanges touching several topics.
+    Several,
+    /// Exchanges naming no topic (an empty Fetch, a body that did not decode).
+    NoTopic,
+}
+
+impl TopicRow {
+    /// The row's label: `None` for [`TopicRow::All`].
+    pub fn label(&self) -> Option<String> {
+        match self {
+            TopicRow::All => None,
+            TopicRow::Name(n) => Some(n.to_string()),
+            TopicRow::Id(id) => Some(TopicId(*id).to_string()),
+            TopicRow::Several => Some("(several)".into()),
+            TopicRow::NoTopic => Some("(none)".into()),
+        }
+    }
+
+    /// The topic row of an exchange: its one topic (named through `knowledge`),
+    /// `Several` or `NoTopic`. Allocates nothing but reference-count increments.
+    pub fn of(ex: &Exchange, knowledge: &Knowledge) -> TopicRow {
+        let mut found = TopicRow::NoTopic;
+        for p in &ex.facts.partitions {
+            let this = resolve(&p.topic, knowledge);
+            match &found {
+                TopicRow::NoTopic => found = this,
+                f if *f == this => {}
+                _ => return TopicRow::Several,
+            }
+        }
+        found
+    }
+}
+
+fn resolve(topic: &Topic, knowledge: &Knowledge) -> TopicRow {
+    match topic {
+        Topic::Name(n) => TopicRow::Name(n.clone()),
+        Topic::Id(id) => match knowledge.topics.get(id) {
+            Some(n) => TopicRow::Name(n.clone()),
+            None => TopicRow::Id(*id),
+        },
+    }
+}
+
+/// What identifies one row of the table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowKey {
+    pub api_key: i16,
+    pub broker: (IpAddr, u16),
+    pub topic: TopicRow,
+}
+
+/// The raw numbers of one row, in nanoseconds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Samples {
+    pub errors: u64,
+    pub total: Vec<i64>,
+    pub write: Vec<i64>,
+    pub wait: Vec<i64>,
+    pub read: Vec<i64>,
+}
+
+impl Samples {
+    fn add(&mut self, t: &Timing, error: bool) {
+        self.errors += u64::from(error);
+        self.total.push(t.total());
+        self.write.push(t.write);
+        self.wait.extend(t.wait);
+        self.read.extend(t.read);
+    }
+
+    fn merge(&mut self, other: Samples) {
+        self.errors += other.errors;
+        self.total.extend(other.total);
+        self.write.extend(other.write);
+        self.wait.extend(other.wait);
+        self.read.extend(other.read);
+    }
+}
+
+/// Latency samples of every exchange counted, by row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LatencyStats {
+    pub rows: BTreeMap<RowKey, Samples>,
+}
+
+/// Whether an API gets per-topic rows.
+fn per_topic(api_key: i16) -> bool {
+    matches!(api_key, api::PRODUCE | api::FETCH)
+}
+
+impl LatencyStats {
+    /// Counts one exchange of `report`'s connection.
+    pub fn add(&mut self, report: &ConnectionReport, ex: &Exchange, knowledge: &Knowledge) {
+        let timing = Timing::of(ex);
+        let error = ex.facts.first_error().is_some();
+        let key = |topic| RowKey {
+            api_key: ex.request.api_key,
+            broker: (report.broker.ip, report.broker.port),
+            topic,
+        };
+        if per_topic(ex.request.api_key) {
+            let row = TopicRow::of(ex, knowledge);
+            self.rows.entry(key(row)).or_default().add(&timing, error);
+        }
+        self.rows
+            .entry(key(TopicRow::All))
+            .or_default()
+            .add(&timing, error);
+    }
+
+    /// Adds another set of samples (another connection's, another file's).
+    pub fn merge(&mut self, other: LatencyStats) {
+        for (key, samples) in other.rows {
+            match self.rows.get_mut(&key) {
+                Some(s) => s.merge(samples),
+                None => {
+                    self.rows.insert(key, samples);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table: rows ordered by API key, broker, then the all-topics row followed by
+    /// the per-topic rows (names, unnamed ids, `(several)`, `(none)`).
+    pub fn table(&self) -> Vec<LatencyRow> {
+        self.rows
+            .iter()
+            .map(|(key, s)| LatencyRow {
+                api: api::name(key.api_key).unwrap_or("Unknown"),
+                api_key: key.api_key,
+                broker: SocketAddr::new(key.broker.0, key.broker.1).to_string(),
+                topic: key.topic.label(),
+                count: s.total.len() as u64,
+                errors: s.errors,
+                total: Percentiles::of(&s.total).unwrap_or_default(),
+                write: Percentiles::of(&s.write).unwrap_or_default(),
+                wait: Percentiles::of(&s.wait),
+                read: Percentiles::of(&s.read),
+            })
+            .collect()
+    }
+}
+
+/// Nearest-rank percentiles of a set of durations, in nanoseconds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// How many durations they summarise.
+    pub count: u64,
+    pub p50_ns: i64,
+    pub p90_ns: i64,
+    pub p99_ns: i64,
+    pub max_ns: i64,
+}
+
+impl Percentiles {
+    /// `None` for no samples.
+    pub fn of(samples: &[i64]) -> Option<Percentiles> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        Some(Percentiles {
+            count: sorted.len() as u64,
+            p50_ns: nearest_rank(&sorted, 50),
+            p90_ns: nearest_rank(&sorted, 90),
+            p99_ns: nearest_rank(&sorted, 99),
+            max_ns: sorted[sorted.len() - 1],
+        })
+    }
+}
+
+/// The nearest-rank `p`th percentile of sorted, non-empty `sorted`: the value at rank
+/// ⌈p·n/100⌉ (1-based).
+pub fn nearest_rank(sorted: &[i64], p: u32) -> i64 {
+    let n = sorted.len();
+    let rank = (p as usize * n).div_ceil(100).max(1);
+    sorted[rank.min(n) - 1]
+}
+
+/// One row of the latency table, as printed and as serialised to JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatencyRow {
+    /// The API name as in the Kafka protocol guide (`Produce`, `ApiVersions`).
+    pub api: &'static str,
+    pub api_key: i16,
+    /// The broker end of the connections: `address:port`.
+    pub broker: String,
+    /// `null` for the row of every exchange of this API and broker; otherwise the one
+    /// topic of the row's exchanges, `(several)` or `(none)` (Produce and Fetch only).
+    pub topic: Option<String>,
+    pub count: u64,
+    /// Exchanges whose response carried a Kafka error.
+    pub errors: u64,
+    /// Span end − span start.
+    pub total: Percentiles,
+    pub write: Percentiles,
+    /// Only exchanges with a response; `null` when none had one.
+    pub wait: Option<Percentiles>,
+    pub read: Option<Percentiles>,
+}
+
+/// A duration for people: three significant digits in the largest unit that keeps the
+/// number at least 1 (`870ns`, `85.2µs`, `1.23ms`, `2.50s`).
+pub fn human_duration(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let n = ns.unsigned_abs();
+    if n < 1000 {
+        return format!("{sign}{n}ns");
+    }
+    let digits = n.ilog10() + 1;
+    let scale = 10u64.pow(digits.saturating_sub(3));
+    // Rounded to three significant digits (999.6µs becomes 1.00ms).
+    let r = (n + scale / 2) / scale * scale;
+    let (unit, name) = match r {
+        0..1_000_000 => (1_000u64, "µs"),
+        1_000_000..1_000_000_000 => (1_000_000, "ms"),
+        _ => (1_000_000_000, "s"),
+    };
+    let whole = r / unit;
+    let decimals = match whole {
+        0..10 => 2,
+        10..100 => 1,
+        _ => 0,
+    };
+    if decimals == 0 {
+        return format!("{sign}{whole}{name}");
+    }
+    let frac = (r % unit) / (unit / 10u64.pow(decimals));
+    format!(
+        "{sign}{whole}.{frac:0width$}{name}",
+        width = decimals as usize
+    )
+}
+
+/// The table as text: a header, then four lines per row (total, write, wait, read),
+/// columns aligned. Phases no exchange of the row had show `-`.
+pub fn render_text(rows: &[LatencyRow]) -> String {
+    let mut lines: Vec<[String; 9]> = Vec::with_capacity(rows.len() * 4 + 1);
+    lines.push(
+        [
+            "API", "broker", "topic", "count", "errors", "phase", "p50", "p90", "p99",
+        ]
+        .map(String::from),
+    );
+    let mut max_col = vec!["max".to_string()];
+    for row in rows {
+        let phases = [
+            ("total", Some(row.total)),
+            ("write", Some(row.write)),
+            ("wait", row.wait),
+            ("read", row.read),
+        ];
+        for (i, (phase, p)) in phases.iter().enumerate() {
+            let first = i == 0;
+            let cell = |s: String| if first { s } else { String::new() };
+            let (p50, p90, p99, max) = match p {
+                Some(p) => (
+                    human_duration(p.p50_ns),
+                    human_duration(p.p90_ns),
+                    human_duration(p.p99_ns),
+                    human_duration(p.max_ns),
+                ),
+                None => ("-".into(), "-".into(), "-".into(), "-".into()),
+            };
+            lines.push([
+                cell(row.api.to_string()),
+                cell(row.broker.clone()),
+                cell(row.topic.clone().unwrap_or_default()),
+                cell(row.count.to_string()),
+                cell(row.errors.to_string()),
+                phase.to_string(),
+                p50,
+                p90,
+                p99,
+            ]);
+            max_col.push(max);
+        }
+    }
+    let mut widths = [0usize; 10];
+    for (line, max) in lines.iter().zip(&max_col) {
+        for (w, cell) in widths.iter_mut().zip(line.iter().chain([max])) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    // Text columns are left-aligned, numbers right-aligned.
+    let right = [
+        false, false, false, true, true, false, true, true, true, true,
+    ];
+    let mut out = String::new();
+    for (line, max) in lines.iter().zip(&max_col) {
+        let mut text = String::from(" ");
+        for ((cell, w), r) in line.iter().chain([max]).zip(widths).zip(right) {
+            let pad = w - cell.chars().count();
+            text.push_str("  ");
+            if r {
+                text.extend(std::iter::repeat_n(' ', pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles_are_exact_sample_values() {
+        let v: Vec<i64> = (1..=100).collect();
+        let p = Percentiles::of(&v).unwrap();
+        assert_eq!(
+            (p.count, p.p50_ns, p.p90_ns, p.p99_ns, p.max_ns),
+            (100, 50, 90, 99, 100)
+        );
+        // Unsorted input, n = 10: ranks ⌈5⌉ = 5, ⌈9⌉ = 9, ⌈9.9⌉ = 10.
+        let v = [9, 1, 8, 2, 7, 3, 6, 4, 5, 10];
+        let p = Percentiles::of(&v).unwrap();
+        assert_eq!((p.p50_ns, p.p90_ns, p.p99_ns, p.max_ns), (5, 9, 10, 10));
+        let one = Percentiles::of(&[42]).unwrap();
+        assert_eq!((one.p50_ns, one.p99_ns, one.max_ns), (42, 42, 42));
+        // n = 3: ranks ⌈1.5⌉ = 2, ⌈2.7⌉ = 3.
+        let p = Percentiles::of(&[30, 10, 20]).unwrap();
+        assert_eq!((p.p50_ns, p.p90_ns), (20, 30));
+        assert_eq!(Percentiles::of(&[]), None);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        for (ns, text) in [
+            (0, "0ns"),
+            (999, "999ns"),
+            (1_000, "1.00µs"),
+            (8_524, "8.52µs"),
+            (85_250, "85.3µs"),
+            (850_000, "850µs"),
+            (999_499, "999µs"),
+            (999_600, "1.00ms"),
+            (1_234_567, "1.23ms"),
+            (12_345_678, "12.3ms"),
+            (2_500_000_000, "2.50s"),
+            (123_456_000_000, "123s"),
+            (-5_000, "-5.00µs"),
+            (i64::MIN, "-9220000000s"),
+        ] {
+            assert_eq!(human_duration(ns), text, "{ns}");
+        }
+    }
+
+    #[test]
+    fn text_table_aligns_columns() {
+        let p = |v: i64| Percentiles {
+            count: 1,
+            p50_ns: v,
+            p90_ns: v,
+            p99_ns: v,
+            max_ns: v,
+        };
+        let rows = vec![
+            LatencyRow {
+                api: "Produce",
+                api_key: 0,
+                broker: "127.0.0.1:9092".into(),
+                topic: None,
+                count: 12,
+                errors: 1,
+                total: p(1_230_000),
+                write: p(12_000),
+                wait: Some(p(1_100_000)),
+                read: Some(p(900)),
+            },
+            LatencyRow {
+                api: "Produce",
+                api_key: 0,
+                broker: "127.0.0.1:9092".into(),
+                topic: Some("orders".into()),
+                count: 2,
+                errors: 0,
+                total: p(5),
+                write: p(5),
+                wait: None,
+                read: None,
+            },
+        ];
+        let text = render_text(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 9);
+        assert!(lines[0].starts_with("   API "), "{text}");
+        assert!(
+            lines[1].contains("Produce  127.0.0.1:9092             12       1  total"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("1.23ms  1.23ms"), "{text}");
+        assert!(
+            lines[4].ends_with("read    900ns   900ns   900ns   900ns"),
+            "{text}"
+        );
+        assert!(lines[5].contains("orders"), "{text}");
+        assert!(
+            lines[7].ends_with("wait        -       -       -       -"),
+            "{text}"
+        );
+        // Every line ends in the max column, right-aligned.
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "{text}");
+    }
+}
