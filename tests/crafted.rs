@@ -194,3 +194,78 @@ fn a_request_without_response_ends_at_its_own_last_byte() {
     assert_eq!(int_attr(s, "kapture.write_ns"), Some(MS));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn produce_v13_by_topic_id_with_a_partition_error() {
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    let id = uuid::Uuid::from_bytes(TOPIC_ID);
+    let batch = testkit::record_batch(0, 0, 2, &[]);
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_topic_id(id)
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(2)
+                        .with_records(Some(Bytes::from(batch))),
+                ]),
+        ]);
+    let response = ProduceResponse::default().with_responses(vec![
+        TopicProduceResponse::default()
+            .with_topic_id(id)
+            .with_partition_responses(vec![
+                PartitionProduceResponse::default()
+                    .with_index(2)
+                    .with_error_code(6)
+                    .with_base_offset(-1),
+            ]),
+    ]);
+    let mut conv = Conversation::new(41003, 9092, 1, 2);
+    conv.handshake(0, MS, 2 * MS);
+    conv.send(
+        Side::Client,
+        3 * MS,
+        &testkit::request_frame(0, 13, 9, Some("p13"), &request),
+    );
+    conv.send(
+        Side::Broker,
+        4 * MS,
+        &testkit::response_frame(0, 13, 9, &response),
+    );
+    let path = write_capture("produce-v13", &conv);
+    let map = path.with_extension("map");
+    std::fs::write(&map, format!("{TOPIC_ID_TEXT} orders\n")).unwrap();
+    let out = kapture([
+        "-q",
+        "--topic-map",
+        map.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let s = &parse_spans(&out.stdout)[0];
+    assert_eq!(s.name, "produce orders");
+    assert_eq!(int_attr(s, "kapture.api_version"), Some(13));
+    assert_eq!(
+        str_attr(s, "messaging.destination.partition.id").as_deref(),
+        Some("2")
+    );
+    assert_eq!(int_attr(s, "messaging.batch.message_count"), Some(2));
+    assert_eq!(
+        str_attr(s, "error.type").as_deref(),
+        Some("NOT_LEADER_OR_FOLLOWER")
+    );
+    assert_eq!(s.status.as_ref().unwrap().code, 2);
+    assert_eq!(
+        s.status.as_ref().unwrap().message,
+        "NOT_LEADER_OR_FOLLOWER on orders-2"
+    );
+    assert!(
+        int_attr(s, "messaging.kafka.offset").is_none(),
+        "no offset for a failed produce"
+    );
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&map).unwrap();
+}
