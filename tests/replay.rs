@@ -170,18 +170,28 @@ fn serve(stream: TcpStream, answer: &Reply) -> Option<Seen> {
 }
 
 /// Reads one request.
-fn read_request(stream: TcpStream) -> Option<(Seen, TcpStream)> {
+fn read_request(mut stream: TcpStream) -> Option<(Seen, TcpStream)> {
     stream.set_nonblocking(false).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
+    // A TLS handshake, as a plain HTTP server answers it.
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).ok()? == 1 && first[0] == 0x16 {
+        let _ = stream.write_all(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return None;
+    }
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
-    assert_eq!(method, "POST");
+    if method != "POST" {
+        return None;
+    }
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
@@ -597,6 +607,21 @@ fn connection_failures_are_retried_then_reported() {
         report.error.unwrap().contains("gave up after 3 attempts"),
         "connection refused"
     );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_to_a_plain_http_server_fails_at_once() {
+    let server = Server::start(vec![]);
+    let url = server.url.replace("http://", "https://");
+    let started = Instant::now();
+    let report = export(
+        ExportConfig::new(format!("{url}/v1/traces")),
+        &sample_spans(2),
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    assert_eq!((report.retries, report.not_sent), (0, 2));
+    assert!(report.error.is_some());
 }
 
 #[test]

@@ -167,7 +167,7 @@ impl fmt::Display for ExportReport {
             self.requests
         )?;
         if self.retries > 0 {
-            write!(f, ", {} retried", self.retries)?;
+            write!(f, ", {} retries", self.retries)?;
         }
         write!(f, ": {} accepted", self.accepted)?;
         if self.rejected > 0 {
@@ -497,7 +497,17 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
 }
 
 fn classify_error(e: ureq::Error) -> Attempt {
+    use std::io::ErrorKind;
     match e {
+        // TLS failures (wrong scheme, bad certificate) come as invalid data: no retry.
+        ureq::Error::Io(ref io)
+            if matches!(
+                io.kind(),
+                ErrorKind::InvalidData | ErrorKind::InvalidInput | ErrorKind::Unsupported
+            ) =>
+        {
+            Attempt::Fatal(e.to_string())
+        }
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::ConnectionFailed
