@@ -1,10 +1,20 @@
 //! The kapture binary: parses the command line and hands over to the library.
 
 use clap::Parser;
-use kapture::cli::{Args, Config, ExitCode, run};
+use kapture::cli::{Args, Config, ExitCode, generate, run};
 
 fn main() {
     let args = Args::parse();
+    if let Some(kind) = args.generate {
+        let code = match generate(kind, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::Success,
+            Err(e) => {
+                eprintln!("kapture: cannot write: {e}");
+                ExitCode::Unreadable
+            }
+        };
+        std::process::exit(code as i32);
+    }
     let code = match Config::from_args(args) {
         Ok(config) => run(&config),
         Err(message) => {

@@ -39,6 +39,8 @@ pub struct PipelineConfig {
     pub no_spans: bool,
     /// Gather latency statistics of the exchanges that pass the filters.
     pub latency: bool,
+    /// Shows bytes read and exchanges found while the run goes on.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 /// Spans of one connection, serialised, in request order.
@@ -54,7 +56,10 @@ pub fn process_capture(
     config: &PipelineConfig,
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
-    let conns = read_connections(bytes, summary)?;
+    let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())?;
+    if let Some(p) = &config.progress {
+        p.set_message(format!("{} TCP connections; analysing", conns.len()));
+    }
     let (reports, others) = analyse_connections(&conns, config);
     summary.other_connections += (conns.len() - reports.len() - others.len()) as u64;
     for verdict in others {
@@ -76,6 +81,10 @@ pub fn process_capture(
         summary.latency.merge(sel.latency);
         out.push(sel.spans);
     }
+    if let Some(p) = &config.progress {
+        p.set_position(p.position().max(bytes.len() as u64));
+        p.set_message(format!("{} exchanges", summary.exchanges.total));
+    }
     Ok(out)
 }
 
@@ -84,8 +93,25 @@ pub fn read_connections<'a>(
     bytes: &'a [u8],
     summary: &mut Summary,
 ) -> Result<Vec<Connection<'a>>, CaptureError> {
+    read_connections_with_progress(bytes, summary, None)
+}
+
+/// [`read_connections`], moving `progress` along as the capture is read.
+pub fn read_connections_with_progress<'a>(
+    bytes: &'a [u8],
+    summary: &mut Summary,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Vec<Connection<'a>>, CaptureError> {
     let mut table = ConnectionTable::new();
+    let base = progress.map_or(0, |p| p.position());
     let report = capture::for_each_packet(bytes, |packet| {
+        // Every 64K packets: cheap enough to leave on, often enough to move.
+        if let Some(p) = progress
+            && summary.packets.is_multiple_of(65_536)
+        {
+            let offset = packet.data.as_ptr() as usize - bytes.as_ptr() as usize;
+            p.set_position(base + offset as u64);
+        }
         summary.packets += 1;
         if (packet.data.len() as u64) < u64::from(packet.orig_len) {
             summary.truncated_packets += 1;

@@ -18,7 +18,7 @@ fn help_explains_usage_and_exit_statuses() {
     assert_eq!(short.status.code(), Some(0));
     let text = String::from_utf8_lossy(&short.stdout);
     assert!(
-        text.contains("Usage: kapture [OPTIONS] <CAPTURE>..."),
+        text.contains("Usage: kapture [OPTIONS] [CAPTURE]..."),
         "{text}"
     );
     assert!(text.contains("--api <LIST>"));
@@ -133,4 +133,34 @@ fn explicit_ports_exclude_other_ports() {
     assert!(stderr(&out).contains("0 Kafka"), "{}", stderr(&out));
     let out = kapture(["-q", "--port", "9092", "testdata/basic-kafka-python.pcap"]);
     assert_eq!(parse_spans(&out.stdout).len(), 5);
+}
+
+#[test]
+fn generates_a_man_page_and_completions() {
+    let man = kapture(["--generate", "man"]);
+    assert_eq!(man.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        text.contains(".TH kapture 1") && text.contains("otlp\\-endpoint"),
+        "{text}"
+    );
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = kapture(["--generate", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("max-in-flight"),
+            "{shell}"
+        );
+    }
+    let mixed = kapture(["--generate", "bash", "testdata/nano.pcap"]);
+    assert_eq!(mixed.status.code(), Some(2));
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    // The tests' stderr is a pipe: nothing but the summary may appear.
+    let out = kapture(["testdata/large-records.pcap", "-o", "/dev/null"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("kapture: "), "{err}");
+    assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
 }

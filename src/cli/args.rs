@@ -33,7 +33,24 @@ total time and of the write, wait and read phases, per API and broker, and per t
 for Produce and Fetch), goes to stderr.
 
 Exit status: 0 success; 1 spans written but something was skipped or lost (see the
-summary); 2 bad arguments; 3 an input could not be read or the output not written.";
+summary); 2 bad arguments; 3 an input could not be read or the output not written;
+4 a replay (--otlp-endpoint) did not deliver every span.
+
+A progress bar (bytes read, exchanges found) shows on stderr when it is a terminal,
+unless --quiet. kapture prints no colour, so NO_COLOR is always respected.
+'kapture --generate man' prints the man page; '--generate bash|zsh|fish|elvish|powershell'
+prints shell completions.";
+
+/// What `--generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
 
 /// Turn packet captures of Kafka traffic into OpenTelemetry spans, one per
 /// request/response exchange, timed from the packets.
@@ -41,8 +58,12 @@ summary); 2 bad arguments; 3 an input could not be read or the output not writte
 #[command(name = "kapture", version, about, after_long_help = EXAMPLES, after_help = "Run 'kapture --help' for examples and exit statuses.")]
 pub struct Args {
     /// pcap or pcapng files to read; '-' reads standard input.
-    #[arg(value_name = "CAPTURE", required = true)]
+    #[arg(value_name = "CAPTURE", required_unless_present = "generate")]
     pub captures: Vec<PathBuf>,
+
+    /// Print the man page or a shell completion script, then exit.
+    #[arg(long, value_name = "KIND", exclusive = true)]
+    pub generate: Option<Generate>,
 
     /// Write the spans to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]

@@ -5,7 +5,7 @@
 mod args;
 mod replay;
 
-pub use args::{Args, SummaryFormat};
+pub use args::{Args, Generate, SummaryFormat};
 pub use replay::{ReplayArgs, ReplayConfig};
 
 use std::fs::File;
@@ -84,6 +84,8 @@ pub struct Config {
     pub no_spans: bool,
     /// `--otlp-endpoint` and `--rebase-time`.
     pub replay: ReplayConfig,
+    /// `-q`: nothing on stderr but errors (no summary, no progress bar).
+    pub quiet: bool,
 }
 
 /// The filters the flags ask for; errors name the flag.
@@ -215,9 +217,11 @@ impl Config {
         let stdout_free = args.no_spans || output.is_some() || replay.discards_output();
         let summary = summary_output(&args, stdout_free)?;
         Ok(Config {
+            quiet: args.quiet,
             inputs,
             output,
             pipeline: PipelineConfig {
+                progress: None,
                 kafka: KafkaConfig {
                     ports,
                     max_frame: args.max_frame_bytes,
@@ -364,6 +368,9 @@ fn run_inputs(config: &Config) -> ExitCode {
             return ExitCode::Unreadable;
         }
     };
+    let progress = progress_bar(config);
+    let mut pipeline_config = config.pipeline.clone();
+    pipeline_config.progress = progress.clone();
     let mut writer = replay::sink(out, config);
     let mut summary = Summary {
         no_spans: config.no_spans,
@@ -381,7 +388,10 @@ fn run_inputs(config: &Config) -> ExitCode {
             }
         };
         let warnings_before = summary.capture_warnings.len();
-        match pipeline::process_capture(&bytes, i as u32, &config.pipeline, &mut summary) {
+        if let (Some(p), Input::Stdin) = (&progress, input) {
+            p.inc_length(bytes.len() as u64);
+        }
+        match pipeline::process_capture(&bytes, i as u32, &pipeline_config, &mut summary) {
             Ok(conns) => {
                 for w in &mut summary.capture_warnings[warnings_before..] {
                     *w = format!("{name}: {w}");
@@ -397,6 +407,9 @@ fn run_inputs(config: &Config) -> ExitCode {
                 failed = true;
             }
         }
+    }
+    if let Some(p) = &progress {
+        p.finish_and_clear();
     }
     let replayed = match writer.finish() {
         Ok((_, replayed)) => replayed,
@@ -426,4 +439,48 @@ fn output_failed(e: &io::Error) -> ExitCode {
     }
     eprintln!("kapture: cannot write output: {e}");
     ExitCode::Unreadable
+}
+
+/// Prints the man page or a shell completion script to `out`.
+pub fn generate(kind: Generate, out: &mut dyn Write) -> io::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Args::command();
+    let shell = match kind {
+        Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+        Generate::Bash => clap_complete::Shell::Bash,
+        Generate::Zsh => clap_complete::Shell::Zsh,
+        Generate::Fish => clap_complete::Shell::Fish,
+        Generate::Elvish => clap_complete::Shell::Elvish,
+        Generate::Powershell => clap_complete::Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut cmd, "kapture", out);
+    Ok(())
+}
+
+/// A progress bar on stderr (bytes read of the captures, exchanges found), only when
+/// stderr is a terminal and the run is not quiet.
+fn progress_bar(config: &Config) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if config.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = config
+        .inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    // No colour in the template: NO_COLOR or not, kapture prints none.
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
 }
