@@ -1,0 +1,177 @@
+//! Where kapture's time and memory go, phase by phase, on one capture: the phases of
+//! `kapture::pipeline::process_capture` and the output writer, rebuilt here from the
+//! library's public functions and timed one by one (wall time), with the process's
+//! anonymous memory (RssAnon, i.e. not the mapped capture) after each.
+//!
+//! ```text
+//! cargo run --release --example phases -- FILE [-j N] [-o OUT.jsonl]
+//! ```
+//!
+//! Span building and JSON serialisation, done together on the workers by kapture, are
+//! timed apart here (all spans are built first, then all serialised), so that phase
+//! holds more memory than kapture does. Phases marked `serial` run on one thread
+//! whatever `-j` says: they bound the speed-up from more threads (Amdahl).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use kapture::knowledge::Knowledge;
+use kapture::otlp::{self, Envelope, LineWriter};
+use kapture::pipeline::{self, PipelineConfig};
+use kapture::span::{self, Origin};
+use kapture::stats::LatencyStats;
+use kapture::summary::Summary;
+
+fn rss_anon_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Clock {
+    start: Instant,
+    last: Instant,
+    rows: Vec<(&'static str, bool, f64, f64)>,
+}
+
+impl Clock {
+    fn lap(&mut self, name: &'static str, serial: bool) {
+        let now = Instant::now();
+        self.rows
+            .push((name, serial, (now - self.last).as_secs_f64(), rss_anon_mb()));
+        self.last = now;
+    }
+}
+
+fn main() {
+    let mut path = None;
+    let mut threads = 0usize;
+    let mut out_path = String::from("/dev/null");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-j" | "--threads" => threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "-o" => out_path = args.next().unwrap_or_default(),
+            _ => path = Some(a),
+        }
+    }
+    let Some(path) = path else {
+        eprintln!("usage: phases FILE [-j N] [-o OUT.jsonl]");
+        std::process::exit(2);
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool");
+    let threads = pool.current_num_threads();
+    let file = File::open(&path).expect("a readable file");
+    // SAFETY: read-only map of a file nobody truncates while we read it.
+    let map = unsafe { memmap2::Mmap::map(&file) }.expect("a mappable file");
+    let bytes: &[u8] = &map;
+    let config = PipelineConfig {
+        latency: true,
+        ..PipelineConfig::default()
+    };
+    let now = Instant::now();
+    let mut clock = Clock {
+        start: now,
+        last: now,
+        rows: Vec::new(),
+    };
+    pool.install(|| {
+        let mut summary = Summary::default();
+        let conns = pipeline::read_connections(bytes, &mut summary).expect("a capture");
+        clock.lap("read packets + connection table", true);
+        let (reports, _others) = pipeline::analyse_connections(&conns, &config);
+        clock.lap("analyse connections (tcp + kafka)", false);
+        drop(conns);
+        clock.lap("drop connections", true);
+        let knowledge = Knowledge::gather(&reports, &config.topic_map);
+        clock.lap("gather knowledge", true);
+        let origin = Origin { file_index: 0 };
+        let built: Vec<(
+            Vec<opentelemetry_proto::tonic::trace::v1::Span>,
+            LatencyStats,
+        )> = reports
+            .par_iter()
+            .map(|r| {
+                let mut spans = Vec::new();
+                let mut latency = LatencyStats::default();
+                for ex in &r.exchanges {
+                    if pipeline::selected(&config, r, ex, &knowledge) {
+                        latency.add(r, ex, &knowledge);
+                        spans.extend(span::build_all(r, ex, origin, &config.span, &knowledge));
+                    }
+                }
+                (spans, latency)
+            })
+            .collect();
+        clock.lap("latency stats + span::build", false);
+        let json: Vec<Vec<Vec<u8>>> = built
+            .par_iter()
+            .map(|(spans, _)| spans.iter().map(otlp::span_json).collect())
+            .collect();
+        clock.lap("otlp::span_json", false);
+        // kapture drops each span on the worker that built it.
+        let kept: Vec<(usize, LatencyStats)> = built
+            .into_par_iter()
+            .map(|(spans, lat)| (spans.len(), lat))
+            .collect();
+        clock.lap("drop built spans", false);
+        let mut latency = LatencyStats::default();
+        let mut n_spans = 0usize;
+        for (n, lat) in kept {
+            n_spans += n;
+            latency.merge(lat);
+        }
+        for r in &reports {
+            summary.add_connection(r, &knowledge);
+        }
+        summary.latency = latency;
+        clock.lap("summary counts", true);
+        let out = BufWriter::with_capacity(1 << 20, File::create(&out_path).expect("output"));
+        let mut writer = LineWriter::new(out, Envelope::new("kapture"));
+        for s in json.iter().flatten() {
+            writer.push(s).expect("write");
+        }
+        writer.finish().expect("write").flush().expect("write");
+        clock.lap("write JSON lines", true);
+        drop(json);
+        drop(reports);
+        drop(summary);
+        clock.lap("drop reports", true);
+        let total = clock.start.elapsed().as_secs_f64();
+        println!(
+            "{path}: {} bytes, {n_spans} spans, {threads} thread(s), {total:.3} s",
+            bytes.len()
+        );
+        println!(
+            "{:<36} {:>6} {:>9} {:>7} {:>13}",
+            "phase", "", "wall s", "share", "RssAnon MB"
+        );
+        let mut serial = 0.0;
+        for (name, is_serial, secs, rss) in &clock.rows {
+            if *is_serial {
+                serial += secs;
+            }
+            println!(
+                "{name:<36} {:>6} {secs:>9.3} {:>6.1}% {rss:>13.0}",
+                if *is_serial { "serial" } else { "" },
+                100.0 * secs / total
+            );
+        }
+        println!(
+            "serial share {:.1}%: at most {:.2}x from 2 threads (Amdahl; meaningful with -j 1)",
+            100.0 * serial / total,
+            1.0 / (serial / total + (1.0 - serial / total) / 2.0)
+        );
+    });
+}
