@@ -147,10 +147,12 @@ fn bench_reassembly(c: &mut Criterion) {
             .iter()
             .max_by_key(|c| c.segments.len())
             .expect("a connection");
+        // Reassembly never touches payload bytes (chunks borrow them): count segments.
         let carried = stream_bytes(&tcp::reassemble(conn, Dir::AtoB))
             + stream_bytes(&tcp::reassemble(conn, Dir::BtoA));
-        g.throughput(Throughput::Bytes(carried));
-        g.bench_function(format!("{name} ({} segments)", conn.segments.len()), |b| {
+        g.throughput(Throughput::Elements(conn.segments.len() as u64));
+        let what = format!("{} segments, {carried} bytes", conn.segments.len());
+        g.bench_function(format!("{name} ({what})"), |b| {
             b.iter(|| {
                 let a = tcp::reassemble(black_box(conn), Dir::AtoB);
                 let z = tcp::reassemble(black_box(conn), Dir::BtoA);
@@ -181,8 +183,10 @@ fn bench_framing(c: &mut Criterion) {
             .iter()
             .map(|s| exchange::split_requests(s, MAX_FRAME).0.len())
             .sum();
-        g.throughput(Throughput::Bytes(carried));
-        g.bench_function(format!("split_requests {name} ({frames} requests)"), |b| {
+        // Framing reads headers, not bodies: count frames.
+        g.throughput(Throughput::Elements(frames as u64));
+        let what = format!("{frames} requests, {carried} bytes");
+        g.bench_function(format!("split_requests {name} ({what})"), |b| {
             b.iter(|| {
                 streams
                     .iter()
@@ -239,9 +243,14 @@ fn bench_bodies(c: &mut Criterion) {
         let produce = request_bodies(&f, api::PRODUCE);
         let fetch = response_bodies(&f, api::FETCH);
         assert!(!produce.is_empty() && !fetch.is_empty(), "{name}");
-        g.throughput(Throughput::Bytes(total_len(&produce)));
+        // The decoders walk batch headers, not records: count bodies.
+        g.throughput(Throughput::Elements(produce.len() as u64));
         g.bench_function(
-            format!("produce_request {name} ({} bodies)", produce.len()),
+            format!(
+                "produce_request {name} ({} bodies, {} bytes)",
+                produce.len(),
+                total_len(&produce)
+            ),
             |b| {
                 b.iter(|| {
                     produce
@@ -251,9 +260,13 @@ fn bench_bodies(c: &mut Criterion) {
                 })
             },
         );
-        g.throughput(Throughput::Bytes(total_len(&fetch)));
+        g.throughput(Throughput::Elements(fetch.len() as u64));
         g.bench_function(
-            format!("fetch_response {name} ({} bodies)", fetch.len()),
+            format!(
+                "fetch_response {name} ({} bodies, {} bytes)",
+                fetch.len(),
+                total_len(&fetch)
+            ),
             |b| {
                 b.iter(|| {
                     fetch
