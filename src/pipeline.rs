@@ -48,15 +48,51 @@ pub struct ConnectionSpans {
     pub spans: Vec<Vec<u8>>,
 }
 
+/// Connections whose spans are built (in parallel) and written before the next ones
+/// are started: the serialised spans of a whole capture are never all in memory.
+const SPAN_WINDOW: usize = 256;
+
+/// Why a capture could not be processed to the end.
+#[derive(Debug)]
+pub enum ProcessError {
+    /// The capture is unreadable (see [`CaptureError`]).
+    Capture(CaptureError),
+    /// Handing a span on failed (the output could not be written).
+    Output(std::io::Error),
+}
+
 /// Reads one capture and returns its spans in output order. Packet-level problems
-/// are counted in `summary`; only an unreadable file is an error.
+/// are counted in `summary`; only an unreadable file is an error. Holds every span in
+/// memory: [`process_capture_into`] streams them instead.
 pub fn process_capture(
     bytes: &[u8],
     file_index: u32,
     config: &PipelineConfig,
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
-    let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())?;
+    let mut all = ConnectionSpans { spans: Vec::new() };
+    let result = process_capture_into(bytes, file_index, config, summary, &mut |span| {
+        all.spans.push(span.to_vec());
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(vec![all]),
+        Err(ProcessError::Capture(e)) => Err(e),
+        Err(ProcessError::Output(_)) => unreachable!("collecting into memory cannot fail"),
+    }
+}
+
+/// Reads one capture and hands each serialised span to `emit`, in output order,
+/// building them a window of connections at a time.
+pub fn process_capture_into(
+    bytes: &[u8],
+    file_index: u32,
+    config: &PipelineConfig,
+    summary: &mut Summary,
+    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), ProcessError> {
+    let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())
+        .map_err(ProcessError::Capture)?;
     if let Some(p) = &config.progress {
         p.set_message(format!("{} TCP connections; analysing", conns.len()));
     }
@@ -68,24 +104,27 @@ pub fn process_capture(
     drop(conns);
     let knowledge = Knowledge::gather(&reports, &config.topic_map);
     let origin = Origin { file_index };
-    let selected: Vec<Selected> = reports
-        .par_iter()
-        .map(|report| connection_spans(report, origin, config, &knowledge))
-        .collect();
-    let mut out = Vec::with_capacity(selected.len());
-    for (report, sel) in reports.iter().zip(selected) {
-        summary.add_connection(report, &knowledge);
-        summary.filtered_out += sel.filtered;
-        summary.emitted += sel.kept;
-        summary.spans += sel.spans.spans.len() as u64;
-        summary.latency.merge(sel.latency);
-        out.push(sel.spans);
+    for window in reports.chunks(SPAN_WINDOW) {
+        let selected: Vec<Selected> = window
+            .par_iter()
+            .map(|report| connection_spans(report, origin, config, &knowledge))
+            .collect();
+        for (report, sel) in window.iter().zip(selected) {
+            summary.add_connection(report, &knowledge);
+            summary.filtered_out += sel.filtered;
+            summary.emitted += sel.kept;
+            summary.spans += sel.spans.spans.len() as u64;
+            summary.latency.merge(sel.latency);
+            for span in &sel.spans.spans {
+                emit(span).map_err(ProcessError::Output)?;
+            }
+        }
     }
     if let Some(p) = &config.progress {
         p.set_position(p.position().max(bytes.len() as u64));
         p.set_message(format!("{} exchanges", summary.exchanges.total));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The sequential pass: reads every packet and groups TCP segments by connection.

@@ -391,18 +391,20 @@ fn run_inputs(config: &Config) -> ExitCode {
         if let (Some(p), Input::Stdin) = (&progress, input) {
             p.inc_length(bytes.len() as u64);
         }
-        match pipeline::process_capture(&bytes, i as u32, &pipeline_config, &mut summary) {
-            Ok(conns) => {
-                for w in &mut summary.capture_warnings[warnings_before..] {
-                    *w = format!("{name}: {w}");
-                }
-                for span in conns.iter().flat_map(|c| &c.spans) {
-                    if let Err(e) = writer.push(span) {
-                        return output_failed(&e);
-                    }
-                }
-            }
-            Err(e) => {
+        let result = pipeline::process_capture_into(
+            &bytes,
+            i as u32,
+            &pipeline_config,
+            &mut summary,
+            &mut |span| writer.push(span),
+        );
+        for w in &mut summary.capture_warnings[warnings_before..] {
+            *w = format!("{name}: {w}");
+        }
+        match result {
+            Ok(()) => {}
+            Err(pipeline::ProcessError::Output(e)) => return output_failed(&e),
+            Err(pipeline::ProcessError::Capture(e)) => {
                 eprintln!("kapture: {name}: {e}");
                 failed = true;
             }
