@@ -276,26 +276,45 @@ impl std::ops::Deref for CaptureBytes {
 
 fn load(input: &Input) -> io::Result<CaptureBytes> {
     match input {
-        Input::Stdin => {
-            let mut buf = Vec::new();
-            io::stdin().lock().read_to_end(&mut buf)?;
-            Ok(CaptureBytes::Owned(buf))
-        }
+        Input::Stdin => spool(&mut io::stdin().lock()),
         Input::File(path) => {
             let file = File::open(path)?;
             let meta = file.metadata()?;
-            if !meta.is_file() || meta.len() == 0 {
-                let mut buf = Vec::new();
-                (&file).read_to_end(&mut buf)?;
-                return Ok(CaptureBytes::Owned(buf));
+            if !meta.is_file() {
+                // A pipe or a device (`<(tcpdump ...)`): like stdin.
+                return spool(&mut &file);
             }
-            // SAFETY: the map is only read. A capture truncated by another process
-            // while kapture runs could fault; tcpdump only appends, and that is the
-            // price every mmap-based reader (ripgrep included) pays for zero-copy.
-            let map = unsafe { memmap2::Mmap::map(&file)? };
-            Ok(CaptureBytes::Mapped(map))
+            if meta.len() == 0 {
+                return Ok(CaptureBytes::Owned(Vec::new()));
+            }
+            map(&file)
         }
     }
+}
+
+/// Copies a stream into an unlinked temporary file and maps that, so a capture read
+/// from a pipe costs disk (page cache), not memory. Falls back to memory when no
+/// temporary file can be made.
+fn spool(input: &mut dyn Read) -> io::Result<CaptureBytes> {
+    let Ok(mut file) = tempfile::tempfile() else {
+        let mut buf = Vec::new();
+        input.read_to_end(&mut buf)?;
+        return Ok(CaptureBytes::Owned(buf));
+    };
+    let copied = io::copy(input, &mut file)?;
+    if copied == 0 {
+        return Ok(CaptureBytes::Owned(Vec::new()));
+    }
+    map(&file)
+}
+
+fn map(file: &File) -> io::Result<CaptureBytes> {
+    // SAFETY: the map is only read. A capture truncated by another process while
+    // kapture runs could fault; tcpdump only appends, and that is the price every
+    // mmap-based reader (ripgrep included) pays for zero-copy. Spooled stdin lives in
+    // an unlinked file nobody else can reach.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    Ok(CaptureBytes::Mapped(map))
 }
 
 /// Carries out a run.
