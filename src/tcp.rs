@@ -95,6 +95,10 @@ impl<'a> Connection<'a> {
 pub struct ConnectionTable<'a> {
     by_tuple: HashMap<(Endpoint, Endpoint), usize>,
     conns: Vec<Connection<'a>>,
+    /// The tuple and slot of the previous packet: consecutive packets mostly belong to
+    /// one connection, and this skips hashing for them. (The map keeps SipHash: the
+    /// tuples come from untrusted captures.)
+    last: Option<((Endpoint, Endpoint), usize)>,
 }
 
 impl<'a> ConnectionTable<'a> {
@@ -107,7 +111,11 @@ impl<'a> ConnectionTable<'a> {
     pub fn push(&mut self, index: u64, ts_ns: i64, seg: &Segment<'a>) {
         let key = tuple_key(seg.src, seg.dst);
         let is_bare_syn = seg.flags & (flags::SYN | flags::ACK) == flags::SYN;
-        let slot = match self.by_tuple.get(&key) {
+        let known = match self.last {
+            Some((k, slot)) if k == key => Some(slot),
+            _ => self.by_tuple.get(&key).copied(),
+        };
+        let slot = match known.as_ref() {
             Some(&i) if !(is_bare_syn && self.starts_over(i, seg)) => i,
             _ => {
                 let id = self.conns.len();
@@ -117,6 +125,7 @@ impl<'a> ConnectionTable<'a> {
                 id
             }
         };
+        self.last = Some((key, slot));
         let conn = &mut self.conns[slot];
         let dir = conn.dir_of(&seg.src);
         if seg.flags & flags::SYN != 0 && conn.syn_seq[dir.index()].is_none() {
