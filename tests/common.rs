@@ -88,3 +88,23 @@ pub fn str_attr(span: &Span, key: &str) -> Option<String> {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A tshark field dump (`-T fields -E header=y -E separator=/t`): column index by
+/// field name, and the rows split into fields.
+pub struct Tsv<'a> {
+    pub col: std::collections::HashMap<&'a str, usize>,
+    pub rows: Vec<Vec<&'a str>>,
+}
+
+pub fn parse_tsv(text: &str) -> Tsv<'_> {
+    let mut lines = text.lines();
+    let col = lines
+        .next()
+        .unwrap_or_default()
+        .split('\t')
+        .enumerate()
+        .map(|(i, n)| (n, i))
+        .collect();
+    let rows = lines.map(|l| l.split('\t').collect()).collect();
+    Tsv { col, rows }
+}

@@ -31,17 +31,10 @@ fn tshark_ns(text: &str) -> i64 {
 /// tshark's frame times of response PDUs it paired: (client port, correlation id) ->
 /// time of the frame that completed the response.
 fn tshark_response_times(tsv: &str) -> HashMap<(i64, i64), i64> {
-    let mut lines = tsv.lines();
-    let header: HashMap<&str, usize> = lines
-        .next()
-        .unwrap()
-        .split('\t')
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
+    let parsed = parse_tsv(tsv);
+    let header = &parsed.col;
     let mut out = HashMap::new();
-    for line in lines {
-        let row: Vec<&str> = line.split('\t').collect();
+    for row in &parsed.rows {
         if row[header["kafka.request_frame"]].is_empty() {
             continue;
         }

@@ -26,18 +26,12 @@ fn split(v: &str) -> Vec<&str> {
 /// (client port, correlation id, api key) -> body facts, for single-PDU rows only
 /// (tshark's aggregated columns cannot be split between PDUs of one frame).
 fn tshark_bodies(tsv: &str) -> HashMap<(i64, i64, i64), TsharkBody> {
-    let mut lines = tsv.lines();
-    let h: HashMap<&str, usize> = lines
-        .next()
-        .unwrap()
-        .split('\t')
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    let parsed = parse_tsv(tsv);
+    let h = &parsed.col;
+    let rows = &parsed.rows;
     // Topic id -> name from tshark's own Metadata decode (names and ids line up there).
     let mut names: HashMap<String, String> = HashMap::new();
-    for r in &rows {
+    for r in rows {
         let (t, i) = (
             split(r[h["kafka.topic_name"]]),
             split(r[h["kafka.topic_id"]]),
@@ -49,7 +43,7 @@ fn tshark_bodies(tsv: &str) -> HashMap<(i64, i64, i64), TsharkBody> {
         }
     }
     let mut out = HashMap::new();
-    for r in &rows {
+    for r in rows {
         let ids = split(r[h["kafka.correlation_id"]]);
         let key = r[h["kafka.api_key"]];
         let is_response = !r[h["kafka.request_frame"]].is_empty();

@@ -338,17 +338,10 @@ fn frame_boundaries_equal_tsharks_segments() {
         "ipv6",
     ] {
         let tsv = std::fs::read_to_string(testdata(&format!("{name}.tshark.tsv"))).unwrap();
-        let mut lines = tsv.lines();
-        let h: HashMap<&str, usize> = lines
-            .next()
-            .unwrap()
-            .split('\t')
-            .enumerate()
-            .map(|(i, n)| (n, i))
-            .collect();
+        let parsed = parse_tsv(&tsv);
+        let h = &parsed.col;
         let mut first: HashMap<(i64, i64), u64> = HashMap::new();
-        for line in lines {
-            let r: Vec<&str> = line.split('\t').collect();
+        for r in &parsed.rows {
             let ids: Vec<&str> = r[h["kafka.correlation_id"]].split(',').collect();
             if ids.len() != 1
                 || !r[h["kafka.request_frame"]].is_empty()

@@ -36,31 +36,25 @@ struct TsharkView {
 }
 
 fn tshark_view(tsv: &str) -> TsharkView {
-    let mut lines = tsv.lines();
-    let header: HashMap<&str, usize> = lines
-        .next()
-        .unwrap()
-        .split('\t')
-        .enumerate()
-        .map(|(i, n)| (n, i))
-        .collect();
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    let parsed = parse_tsv(tsv);
+    let header = &parsed.col;
+    let rows = &parsed.rows;
     // Request versions by (frame, correlation id).
     let mut versions: HashMap<(i64, i64), i64> = HashMap::new();
-    for row in &rows {
+    for row in rows {
         let frame: i64 = row[header["frame.number"]].parse().unwrap();
-        let ids = column(&header, row, "kafka.correlation_id");
-        let vers = column(&header, row, "kafka.api_version");
+        let ids = column(header, row, "kafka.correlation_id");
+        let vers = column(header, row, "kafka.api_version");
         for (id, v) in ids.iter().zip(vers.iter()) {
             versions.insert((frame, id.parse().unwrap()), v.parse().unwrap());
         }
     }
     // Produce requests by (client port, broker port, correlation id) -> version.
     let mut produce: HashMap<(i64, i64, i64), i64> = HashMap::new();
-    for row in &rows {
-        let keys = column(&header, row, "kafka.api_key");
-        let vers = column(&header, row, "kafka.api_version");
-        let ids = column(&header, row, "kafka.correlation_id");
+    for row in rows {
+        let keys = column(header, row, "kafka.api_key");
+        let vers = column(header, row, "kafka.api_version");
+        let ids = column(header, row, "kafka.correlation_id");
         let src: i64 = row[header["tcp.srcport"]].parse().unwrap();
         let dst: i64 = row[header["tcp.dstport"]].parse().unwrap();
         for ((k, v), id) in keys.iter().zip(vers.iter()).zip(ids.iter()) {
@@ -71,14 +65,14 @@ fn tshark_view(tsv: &str) -> TsharkView {
     }
     let mut pairs = Vec::new();
     let mut produce_blind_spot = Vec::new();
-    for row in &rows {
-        let req_frames = column(&header, row, "kafka.request_frame");
+    for row in rows {
+        let req_frames = column(header, row, "kafka.request_frame");
         let client: i64 = row[header["tcp.dstport"]].parse().unwrap();
         let broker: i64 = row[header["tcp.srcport"]].parse().unwrap();
         if req_frames.is_empty() {
             let expert = row.get(header["_ws.expert.message"]).copied().unwrap_or("");
             if expert.contains("Request missing") {
-                for id in column(&header, row, "kafka.correlation_id") {
+                for id in column(header, row, "kafka.correlation_id") {
                     let id: i64 = id.parse().unwrap();
                     if let Some(&v) = produce.get(&(client, broker, id)).filter(|&&v| v >= 9) {
                         produce_blind_spot.push((client, broker, 0, v, id));
@@ -87,8 +81,8 @@ fn tshark_view(tsv: &str) -> TsharkView {
             }
             continue;
         }
-        let ids = column(&header, row, "kafka.correlation_id");
-        let keys = column(&header, row, "kafka.api_key");
+        let ids = column(header, row, "kafka.correlation_id");
+        let keys = column(header, row, "kafka.api_key");
         for (j, rf) in req_frames.iter().enumerate() {
             let id: i64 = ids[j].parse().unwrap();
             let key: i64 = keys[j].parse().unwrap();
