@@ -108,3 +108,27 @@ pub fn parse_tsv(text: &str) -> Tsv<'_> {
     let rows = lines.map(|l| l.split('\t').collect()).collect();
     Tsv { col, rows }
 }
+
+/// The topics of a span: its destination, its topic list, its unresolved ids.
+pub fn topics(span: &Span) -> Vec<String> {
+    let mut out = Vec::new();
+    for kv in &span.attributes {
+        if !matches!(
+            kv.key.as_str(),
+            "messaging.destination.name" | "kapture.topics" | "kapture.topic_ids.unresolved"
+        ) {
+            continue;
+        }
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => out.push(s.clone()),
+            Some(Value::ArrayValue(a)) => {
+                out.extend(a.values.iter().filter_map(|v| match &v.value {
+                    Some(Value::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                }))
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
 
@@ -27,30 +26,6 @@ fn run(args: &[&str]) -> (Vec<Span>, Json) {
 /// Span ids, which do not depend on the filters.
 fn ids<'a>(spans: impl IntoIterator<Item = &'a Span>) -> Vec<Vec<u8>> {
     spans.into_iter().map(|s| s.span_id.clone()).collect()
-}
-
-/// The topics of a span: its destination, its topic list, its unresolved ids.
-fn topics(span: &Span) -> Vec<String> {
-    let mut out = Vec::new();
-    for kv in &span.attributes {
-        if !matches!(
-            kv.key.as_str(),
-            "messaging.destination.name" | "kapture.topics" | "kapture.topic_ids.unresolved"
-        ) {
-            continue;
-        }
-        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(Value::StringValue(s)) => out.push(s.clone()),
-            Some(Value::ArrayValue(a)) => {
-                out.extend(a.values.iter().filter_map(|v| match &v.value {
-                    Some(Value::StringValue(s)) => Some(s.clone()),
-                    _ => None,
-                }))
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 fn api_name(span: &Span) -> String {

@@ -85,29 +85,6 @@ fn tshark_bodies(tsv: &str) -> HashMap<(i64, i64, i64), TsharkBody> {
     out
 }
 
-fn span_topics(s: &Span) -> BTreeSet<String> {
-    if let Some(t) = str_attr(s, "messaging.destination.name") {
-        return [t].into();
-    }
-    s.attributes
-        .iter()
-        .filter(|kv| kv.key == "kapture.topics")
-        .flat_map(
-            |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::ArrayValue(a)) => a
-                    .values
-                    .iter()
-                    .filter_map(|v| match &v.value {
-                        Some(Value::StringValue(s)) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
-            },
-        )
-        .collect()
-}
-
 fn span_partitions(s: &Span) -> BTreeSet<i64> {
     s.events
         .iter()
@@ -162,7 +139,11 @@ fn topics_partitions_and_record_counts_agree_with_tshark() {
             );
             let Some(t) = theirs.get(&key) else { continue };
             let what = format!("{name} {key:?}");
-            assert_eq!(span_topics(&s), t.topics, "{what}: topics");
+            assert_eq!(
+                topics(&s).into_iter().collect::<BTreeSet<_>>(),
+                t.topics,
+                "{what}: topics"
+            );
             if !t.partitions.is_empty() {
                 assert_eq!(span_partitions(&s), t.partitions, "{what}: partitions");
             }

@@ -8,8 +8,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
 
 use common::*;
@@ -96,29 +94,6 @@ struct Expected {
     write: Vec<i64>,
     wait: Vec<i64>,
     read: Vec<i64>,
-}
-
-fn topics(span: &Span) -> Vec<String> {
-    let mut out = Vec::new();
-    for kv in &span.attributes {
-        if !matches!(
-            kv.key.as_str(),
-            "messaging.destination.name" | "kapture.topics" | "kapture.topic_ids.unresolved"
-        ) {
-            continue;
-        }
-        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-            Some(Value::StringValue(s)) => out.push(s.clone()),
-            Some(Value::ArrayValue(a)) => {
-                out.extend(a.values.iter().filter_map(|v| match &v.value {
-                    Some(Value::StringValue(s)) => Some(s.clone()),
-                    _ => None,
-                }))
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Nearest rank, written independently of kapture's: the smallest value with at least

@@ -262,8 +262,15 @@ fn response_header_len(
         .map(|h| h.len as u64)
 }
 
-fn describe(e: &BodyError) -> String {
-    format!("{:?} in {} at body byte {}", e.kind, e.field, e.offset)
+/// Records a body that did not decode. A body the capture cut short is expected to
+/// fail and is counted as cut, not as a decode error.
+fn note_error(slot: &mut Option<String>, e: &BodyError, cut: bool) {
+    if !cut {
+        *slot = Some(format!(
+            "{:?} in {} at body byte {}",
+            e.kind, e.field, e.offset
+        ));
+    }
 }
 
 /// Decodes what kapture reads of one exchange's bodies.
@@ -346,8 +353,7 @@ fn decode_request(
                     }
                 }
             }
-            Err(e) if !cut => facts.request_error = Some(describe(&e)),
-            Err(_) => {}
+            Err(e) => note_error(&mut facts.request_error, &e, cut),
         },
         api::FETCH => match body::fetch_request(bytes, version) {
             Ok(f) => {
@@ -367,8 +373,7 @@ fn decode_request(
                     }
                 }
             }
-            Err(e) if !cut => facts.request_error = Some(describe(&e)),
-            Err(_) => {}
+            Err(e) => note_error(&mut facts.request_error, &e, cut),
         },
         k if group_api(k) => {
             let flexible = api::info(k).is_some_and(|i| i.is_flexible(version));
@@ -404,8 +409,7 @@ fn decode_response(
                     }
                 }
             }
-            Err(e) if !cut => facts.response_error = Some(describe(&e)),
-            Err(_) => {}
+            Err(e) => note_error(&mut facts.response_error, &e, cut),
         },
         api::FETCH => match body::fetch_response(bytes, version) {
             Ok(r) => {
@@ -441,8 +445,7 @@ fn decode_response(
                     }
                 }
             }
-            Err(e) if !cut => facts.response_error = Some(describe(&e)),
-            Err(_) => {}
+            Err(e) => note_error(&mut facts.response_error, &e, cut),
         },
         api::METADATA => match body::metadata_response(bytes, version) {
             Ok(m) => {
@@ -451,8 +454,7 @@ fn decode_response(
                     .map(|(id, name)| (id.0, Arc::from(name)))
                     .collect();
             }
-            Err(e) if !cut => facts.response_error = Some(describe(&e)),
-            Err(_) => {}
+            Err(e) => note_error(&mut facts.response_error, &e, cut),
         },
         _ => {}
     }
