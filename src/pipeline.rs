@@ -16,7 +16,7 @@ use crate::kafka::exchange::Exchange;
 use crate::kafka::{self, ConnectionReport, KafkaConfig, Verdict};
 use crate::knowledge::{Knowledge, TopicMap};
 use crate::net;
-use crate::otlp;
+use crate::otlp::json::JsonOut;
 use crate::span::{self, Origin, SpanConfig};
 use crate::stats::LatencyStats;
 use crate::summary::Summary;
@@ -113,9 +113,9 @@ pub fn process_capture_into(
             summary.add_connection(report, &knowledge);
             summary.filtered_out += sel.filtered;
             summary.emitted += sel.kept;
-            summary.spans += sel.spans.spans.len() as u64;
+            summary.spans += sel.spans.len() as u64;
             summary.latency.merge(sel.latency);
-            for span in &sel.spans.spans {
+            for span in sel.spans.spans() {
                 emit(span).map_err(ProcessError::Output)?;
             }
         }
@@ -207,7 +207,8 @@ pub fn analyse_connections(
 
 /// What the filters made of one connection's exchanges.
 struct Selected {
-    spans: ConnectionSpans,
+    /// The serialised spans, one after another.
+    spans: JsonOut,
     /// Exchanges that passed the filters, and those that did not.
     kept: u64,
     filtered: u64,
@@ -234,11 +235,12 @@ fn connection_spans(
     knowledge: &Knowledge,
 ) -> Selected {
     let mut sel = Selected {
-        spans: ConnectionSpans { spans: Vec::new() },
+        spans: JsonOut::new(),
         kept: 0,
         filtered: 0,
         latency: LatencyStats::default(),
     };
+    let peers = span::Peers::of(report);
     for ex in &report.exchanges {
         if !selected(config, report, ex, knowledge) {
             sel.filtered += 1;
@@ -249,8 +251,8 @@ fn connection_spans(
             sel.latency.add(report, ex, knowledge);
         }
         if !config.no_spans {
-            let spans = span::build_all(report, ex, origin, &config.span, knowledge);
-            sel.spans.spans.extend(spans.iter().map(otlp::span_json));
+            let out = &mut sel.spans;
+            span::emit(out, report, &peers, ex, origin, &config.span, knowledge);
         }
     }
     sel

@@ -2,11 +2,10 @@
 //! messaging attributes, kapture's own attributes (all named in [`attr`]), timing
 //! from packet timestamps and ids derived from stable facts of the capture.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::SpanKind};
 use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
 
-use opentelemetry_proto::tonic::common::v1::ArrayValue;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
@@ -141,26 +140,6 @@ pub struct Origin {
     pub file_index: u32,
 }
 
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn string(key: &str, value: impl Into<String>) -> KeyValue {
-    kv(key, Value::StringValue(value.into()))
-}
-
-fn int(key: &str, value: impl Into<i64>) -> KeyValue {
-    kv(key, Value::IntValue(value.into()))
-}
-
-fn boolean(key: &str, value: bool) -> KeyValue {
-    kv(key, Value::BoolValue(value))
-}
-
 /// `messaging.operation.type` for the operations that have one.
 fn operation_type(api_key: i16) -> Option<&'static str> {
     match api_key {
@@ -177,16 +156,19 @@ pub fn ids(
     origin: Origin,
     config: &SpanConfig,
 ) -> ([u8; 16], [u8; 8]) {
-    let mut facts = Vec::with_capacity(96);
-    facts.extend_from_slice(&origin.file_index.to_be_bytes());
+    // At most 4 + 2 × 18 + 8 + 4 + 8 + 8 = 68 bytes: on the stack.
+    let mut buf = [0u8; 72];
+    let mut facts = IdInput::new(&mut buf);
+    facts.push(&origin.file_index.to_be_bytes());
     push_endpoint(&mut facts, &report.client);
     push_endpoint(&mut facts, &report.broker);
-    facts.extend_from_slice(&report.start_ts.to_be_bytes());
-    facts.extend_from_slice(&ex.request.correlation_id.to_be_bytes());
-    facts.extend_from_slice(&ex.request.span.first_index.to_be_bytes());
-    facts.extend_from_slice(&ex.request.span.offset.to_be_bytes());
-    let mut trace = xxh3_128_with_seed(&facts, config.id_seed).to_be_bytes();
-    let mut span = xxh3_64_with_seed(&facts, config.id_seed ^ 0x6b61_7074_7572_6501).to_be_bytes();
+    facts.push(&report.start_ts.to_be_bytes());
+    facts.push(&ex.request.correlation_id.to_be_bytes());
+    facts.push(&ex.request.span.first_index.to_be_bytes());
+    facts.push(&ex.request.span.offset.to_be_bytes());
+    let facts = facts.bytes();
+    let mut trace = xxh3_128_with_seed(facts, config.id_seed).to_be_bytes();
+    let mut span = xxh3_64_with_seed(facts, config.id_seed ^ 0x6b61_7074_7572_6501).to_be_bytes();
     // All-zero ids are invalid in OTLP.
     if trace == [0; 16] {
         trace[15] = 1;
@@ -197,56 +179,231 @@ pub fn ids(
     (trace, span)
 }
 
-fn push_endpoint(out: &mut Vec<u8>, ep: &Endpoint) {
-    match ep.ip {
-        std::net::IpAddr::V4(a) => out.extend_from_slice(&a.octets()),
-        std::net::IpAddr::V6(a) => out.extend_from_slice(&a.octets()),
+/// The facts an id is hashed from, gathered in a stack buffer.
+struct IdInput<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> IdInput<'b> {
+    fn new(buf: &'b mut [u8]) -> Self {
+        IdInput { buf, len: 0 }
     }
-    out.extend_from_slice(&ep.port.to_be_bytes());
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = (self.len + bytes.len()).min(self.buf.len());
+        let n = end - self.len;
+        self.buf[self.len..end].copy_from_slice(&bytes[..n]);
+        self.len = end;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+fn push_endpoint(out: &mut IdInput<'_>, ep: &Endpoint) {
+    match ep.ip {
+        std::net::IpAddr::V4(a) => out.push(&a.octets()),
+        std::net::IpAddr::V6(a) => out.push(&a.octets()),
+    }
+    out.push(&ep.port.to_be_bytes());
 }
 
 fn nanos(ts: i64) -> u64 {
     u64::try_from(ts).unwrap_or(0)
 }
 
-fn strings(key: &str, values: Vec<String>) -> KeyValue {
-    kv(
-        key,
-        Value::ArrayValue(ArrayValue {
-            values: values
-                .into_iter()
-                .map(|v| AnyValue {
-                    value: Some(Value::StringValue(v)),
-                })
-                .collect(),
-        }),
-    )
+/// Where a span goes as it is built: OTLP proto structs ([`ProtoOut`]) or OTLP JSON
+/// bytes written straight into a buffer ([`crate::otlp::json::JsonOut`]). The builder
+/// calls these in the order of the span's fields in OTLP JSON, so a writer can
+/// stream: the head, the span's attributes, its events (each with attributes), its
+/// links (each with attributes), then the status. Attribute calls go to whatever was
+/// opened last.
+pub trait SpanOut {
+    fn begin_span(&mut self, head: &SpanHead<'_>);
+    fn str(&mut self, key: &str, value: &str);
+    fn int(&mut self, key: &str, value: i64);
+    fn bool(&mut self, key: &str, value: bool);
+    fn strs(&mut self, key: &str, values: &mut dyn Iterator<Item = &str>);
+    /// Ends the span's own attributes.
+    fn begin_events(&mut self);
+    fn begin_event(&mut self, time_unix_nano: u64, name: &str);
+    fn end_event(&mut self);
+    fn begin_links(&mut self, dropped_events: u32);
+    fn begin_link(&mut self, trace_id: &[u8], span_id: &[u8], trace_state: &str);
+    fn end_link(&mut self, flags: u32);
+    fn end_span(&mut self, dropped_links: u32, status_message: &str, status_code: i32);
 }
 
-/// The distinct topics of an exchange, named where the capture or the user named them.
-fn topic_names(facts: &Facts, knowledge: &Knowledge) -> (Vec<String>, Vec<String>) {
-    let mut names = Vec::new();
-    let mut unresolved = Vec::new();
-    for p in &facts.partitions {
-        match knowledge.topic_name(&p.topic) {
-            Some(n) if !names.iter().any(|x: &String| x == n) => names.push(n.to_string()),
-            Some(_) => {}
-            None => {
-                let id = p.topic.to_string();
-                if !unresolved.contains(&id) {
-                    unresolved.push(id);
-                }
-            }
+/// The fields of a span that come before its attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanHead<'s> {
+    pub trace_id: &'s [u8],
+    pub span_id: &'s [u8],
+    /// Empty for a root span.
+    pub parent_span_id: &'s [u8],
+    /// The name, as pieces to be joined (saves formatting it into a `String`).
+    pub name: &'s [&'s str],
+    pub kind: SpanKind,
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+}
+
+/// Builds [`Span`] structs; the reference for every other [`SpanOut`].
+#[derive(Debug, Default)]
+pub struct ProtoOut {
+    pub spans: Vec<Span>,
+    /// Where attributes go now.
+    target: Target,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    #[default]
+    Span,
+    Event,
+    Link,
+}
+
+impl ProtoOut {
+    fn span(&mut self) -> &mut Span {
+        if self.spans.is_empty() {
+            self.spans.push(Span::default());
+        }
+        let last = self.spans.len() - 1;
+        &mut self.spans[last]
+    }
+
+    fn push_attr(&mut self, key: &str, value: Value) {
+        let kv = KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        };
+        let target = self.target;
+        let span = self.span();
+        let list = match target {
+            Target::Span => Some(&mut span.attributes),
+            Target::Event => span.events.last_mut().map(|e| &mut e.attributes),
+            Target::Link => span.links.last_mut().map(|l| &mut l.attributes),
+        };
+        list.push(kv);
+    }
+}
+
+// `Option<&mut Vec<_>>::push` for the arms above: an event or link is always open
+// when its attributes arrive; if not, the attribute is dropped rather than misfiled.
+trait PushOpt<T> {
+    fn push(self, value: T);
+}
+
+impl<T> PushOpt<T> for Option<&mut Vec<T>> {
+    fn push(self, value: T) {
+        if let Some(list) = self {
+            list.push(value);
         }
     }
-    (names, unresolved)
 }
 
-/// A topic's display name: its name when known, else its id.
-fn display_topic(topic: &Topic, knowledge: &Knowledge) -> String {
-    knowledge
-        .topic_name(topic)
-        .map_or_else(|| topic.to_string(), str::to_string)
+impl SpanOut for ProtoOut {
+    fn begin_span(&mut self, head: &SpanHead<'_>) {
+        self.target = Target::Span;
+        self.spans.push(Span {
+            trace_id: head.trace_id.to_vec(),
+            span_id: head.span_id.to_vec(),
+            parent_span_id: head.parent_span_id.to_vec(),
+            name: head.name.concat(),
+            kind: head.kind as i32,
+            start_time_unix_nano: head.start_time_unix_nano,
+            end_time_unix_nano: head.end_time_unix_nano,
+            ..Default::default()
+        });
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.push_attr(key, Value::StringValue(value.to_string()));
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        self.push_attr(key, Value::IntValue(value));
+    }
+
+    fn bool(&mut self, key: &str, value: bool) {
+        self.push_attr(key, Value::BoolValue(value));
+    }
+
+    fn strs(&mut self, key: &str, values: &mut dyn Iterator<Item = &str>) {
+        let values = values
+            .map(|v| AnyValue {
+                value: Some(Value::StringValue(v.to_string())),
+            })
+            .collect();
+        self.push_attr(key, Value::ArrayValue(ArrayValue { values }));
+    }
+
+    fn begin_events(&mut self) {}
+
+    fn begin_event(&mut self, time_unix_nano: u64, name: &str) {
+        self.target = Target::Event;
+        self.span().events.push(Event {
+            time_unix_nano,
+            name: name.to_string(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+        });
+    }
+
+    fn end_event(&mut self) {
+        self.target = Target::Span;
+    }
+
+    fn begin_links(&mut self, dropped_events: u32) {
+        self.span().dropped_events_count = dropped_events;
+    }
+
+    fn begin_link(&mut self, trace_id: &[u8], span_id: &[u8], trace_state: &str) {
+        self.target = Target::Link;
+        self.span().links.push(Link {
+            trace_id: trace_id.to_vec(),
+            span_id: span_id.to_vec(),
+            trace_state: trace_state.to_string(),
+            ..Default::default()
+        });
+    }
+
+    fn end_link(&mut self, flags: u32) {
+        self.target = Target::Span;
+        if let Some(link) = self.span().links.last_mut() {
+            link.flags = flags;
+        }
+    }
+
+    fn end_span(&mut self, dropped_links: u32, status_message: &str, status_code: i32) {
+        let span = self.span();
+        span.dropped_links_count = dropped_links;
+        // Always present: some JSON readers reject `"status":null`.
+        span.status = Some(Status {
+            message: status_message.to_string(),
+            code: status_code,
+        });
+    }
+}
+
+/// The text of a connection's two ends, formatted once for all its spans.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    pub broker_address: String,
+    pub client_address: String,
+}
+
+impl Peers {
+    pub fn of(report: &ConnectionReport) -> Self {
+        Peers {
+            broker_address: report.broker.ip.to_string(),
+            client_address: report.client.ip.to_string(),
+        }
+    }
 }
 
 /// Builds the span for one exchange.
@@ -257,183 +414,21 @@ pub fn build(
     config: &SpanConfig,
     knowledge: &Knowledge,
 ) -> Span {
-    let req = &ex.request;
-    let facts = &ex.facts;
-    let (trace_id, span_id) = ids(report, ex, origin, config);
-    let operation = api::operation_name(req.api_key).unwrap_or("unknown");
-    let end_ts = ex.response.map_or(req.span.last_ts, |r| r.span.last_ts);
-
-    let mut attributes = Vec::with_capacity(40);
-    attributes.push(string(attr::MESSAGING_SYSTEM, "kafka"));
-    attributes.push(string(attr::OPERATION_NAME, operation));
-    if let Some(kind) = operation_type(req.api_key) {
-        attributes.push(string(attr::OPERATION_TYPE, kind));
-    }
-    if let Some(id) = &req.client_id {
-        attributes.push(string(attr::CLIENT_ID, id.as_ref()));
-    }
-    attributes.push(string(attr::SERVER_ADDRESS, report.broker.ip.to_string()));
-    attributes.push(int(attr::SERVER_PORT, report.broker.port));
-    attributes.push(string(attr::CLIENT_ADDRESS, report.client.ip.to_string()));
-    attributes.push(int(attr::CLIENT_PORT, report.client.port));
-    attributes.push(string(attr::NETWORK_TRANSPORT, "tcp"));
-    attributes.push(string(
-        attr::NETWORK_TYPE,
-        if report.broker.ip.is_ipv4() {
-            "ipv4"
-        } else {
-            "ipv6"
-        },
-    ));
-    attributes.push(int(attr::API_KEY, req.api_key));
-    attributes.push(string(
-        attr::API_NAME,
-        api::name(req.api_key).unwrap_or("Unknown"),
-    ));
-    attributes.push(int(attr::API_VERSION, req.api_version));
-    attributes.push(int(attr::CORRELATION_ID, req.correlation_id));
-    attributes.push(int(attr::CONNECTION_ID, report.conn_id));
-    attributes.push(int(attr::REQUEST_BYTES, req.span.size as i64));
-    attributes.push(int(attr::REQUEST_FIRST_FRAME, req.span.first_index as i64));
-    attributes.push(string(attr::RESPONSE_STATE, ex.state.as_str()));
-    attributes.push(int(attr::WRITE_NS, req.span.last_ts - req.span.first_ts));
-    if let Some(resp) = &ex.response {
-        attributes.push(int(attr::RESPONSE_BYTES, resp.span.size as i64));
-        attributes.push(int(attr::RESPONSE_LAST_FRAME, resp.span.last_index as i64));
-        attributes.push(int(attr::WAIT_NS, resp.span.first_ts - req.span.last_ts));
-        attributes.push(int(attr::READ_NS, resp.span.last_ts - resp.span.first_ts));
-        if !resp.span.complete {
-            attributes.push(boolean(attr::RESPONSE_INCOMPLETE, true));
-        }
-    }
-    if !req.span.complete {
-        attributes.push(boolean(attr::REQUEST_INCOMPLETE, true));
-    }
-    if let Some(acks) = req.acks {
-        attributes.push(int(attr::PRODUCE_ACKS, acks));
-    }
-    debug_assert!(ex.state != ResponseState::Paired || ex.response.is_some());
-    add_network_attributes(&mut attributes, report, ex, end_ts);
-
-    let (topics, unresolved) = topic_names(facts, knowledge);
-    let name = match (topics.as_slice(), unresolved.as_slice()) {
-        ([topic], []) => format!("{operation} {topic}"),
-        ([], [id]) => format!("{operation} {id}"),
-        _ => operation.to_string(),
+    let mut out = ProtoOut::default();
+    let no_phases = SpanConfig {
+        phase_spans: false,
+        ..config.clone()
     };
-    add_body_attributes(&mut attributes, req.api_key, facts, &topics, &unresolved);
-    if req.api_key == api::FETCH
-        && let Some(group) = knowledge.group_of(&req.client_id, report.client.ip)
-    {
-        attributes.push(string(attr::CONSUMER_GROUP, group.as_ref()));
-    }
-
-    let event_ts = ex.response.map_or(req.span.last_ts, |r| r.span.first_ts);
-    let (partition_events, dropped_events) =
-        partition_events(facts, knowledge, event_ts, config.max_events);
-    let mut events = phase_events(ex);
-    events.extend(partition_events);
-    let links = record_links(facts, knowledge);
-    let status = match facts.first_error() {
-        Some((code, part)) => {
-            let name = error_name(code).unwrap_or("UNKNOWN");
-            attributes.push(string(attr::ERROR_TYPE, name));
-            attributes.push(int(attr::ERROR_CODE, code));
-            let message = match part {
-                Some(p) => format!(
-                    "{name} on {}-{}",
-                    display_topic(&p.topic, knowledge),
-                    p.partition
-                ),
-                None => name.to_string(),
-            };
-            Status {
-                message,
-                code: StatusCode::Error as i32,
-            }
-        }
-        None => Status::default(),
-    };
-
-    let mut trace = trace_id.to_vec();
-    let mut parent_span_id = Vec::new();
-    if config.parent_from_records && facts.links.len() == 1 && facts.links_dropped == 0 {
-        trace = facts.links[0].trace_id.to_vec();
-        parent_span_id = facts.links[0].span_id.to_vec();
-    }
-
-    Span {
-        trace_id: trace,
-        span_id: span_id.to_vec(),
-        parent_span_id,
-        name,
-        kind: SpanKind::Client as i32,
-        start_time_unix_nano: nanos(req.span.first_ts),
-        end_time_unix_nano: nanos(end_ts),
-        attributes,
-        events,
-        dropped_events_count: dropped_events,
-        links,
-        dropped_links_count: facts.links_dropped,
-        // Always present: some JSON readers reject `"status":null`.
-        status: Some(status),
-        ..Default::default()
-    }
-}
-
-/// Round trips, capture point, the wait split into estimates, and TCP trouble while
-/// the exchange was in flight.
-fn add_network_attributes(
-    attributes: &mut Vec<KeyValue>,
-    report: &ConnectionReport,
-    ex: &Exchange,
-    end_ts: i64,
-) {
-    let rtt = &report.rtt;
-    if let Some(b) = rtt.to_broker_ns {
-        attributes.push(int(attr::RTT_TO_BROKER_NS, b));
-    }
-    if let Some(c) = rtt.to_client_ns {
-        attributes.push(int(attr::RTT_TO_CLIENT_NS, c));
-    }
-    if rtt.to_broker_ns.is_some() || rtt.to_client_ns.is_some() {
-        let source = if rtt.from_handshake {
-            "handshake"
-        } else {
-            "data_ack"
-        };
-        attributes.push(string(attr::RTT_SOURCE, source));
-    }
-    if let Some(point) = rtt.capture_point() {
-        attributes.push(string(attr::CAPTURE_POINT, point.as_str()));
-    }
-    if let Some(resp) = &ex.response
-        && let Some((network, broker)) =
-            rtt.split_wait(resp.span.first_ts - ex.request.span.last_ts)
-    {
-        attributes.push(int(attr::WAIT_NETWORK_ESTIMATE_NS, network));
-        attributes.push(int(attr::WAIT_BROKER_ESTIMATE_NS, broker));
-    }
-    let h = report.tcp_events.during(ex.request.span.first_ts, end_ts);
-    attributes.push(int(attr::TCP_RETRANSMISSIONS, h.retransmissions));
-    attributes.push(int(attr::TCP_OUT_OF_ORDER, h.out_of_order));
-    attributes.push(int(attr::TCP_ZERO_WINDOWS, h.zero_windows));
-    attributes.push(int(attr::TCP_GAPS, h.gaps));
-}
-
-/// Events at the phase boundaries, which show on a trace timeline.
-fn phase_events(ex: &Exchange) -> Vec<Event> {
-    let event = |ts: i64, name: &str| Event {
-        time_unix_nano: nanos(ts),
-        name: name.to_string(),
-        attributes: Vec::new(),
-        dropped_attributes_count: 0,
-    };
-    let mut events = vec![event(ex.request.span.last_ts, attr::EVENT_REQUEST_WRITTEN)];
-    if let Some(resp) = &ex.response {
-        events.push(event(resp.span.first_ts, attr::EVENT_RESPONSE_STARTED));
-    }
-    events
+    emit(
+        &mut out,
+        report,
+        &Peers::of(report),
+        ex,
+        origin,
+        &no_phases,
+        knowledge,
+    );
+    out.spans.pop().unwrap_or_default()
 }
 
 /// The exchange's span, followed by its phase spans when `config.phase_spans` asks
@@ -445,123 +440,347 @@ pub fn build_all(
     config: &SpanConfig,
     knowledge: &Knowledge,
 ) -> Vec<Span> {
-    let main = build(report, ex, origin, config, knowledge);
+    let mut out = ProtoOut::default();
+    emit(
+        &mut out,
+        report,
+        &Peers::of(report),
+        ex,
+        origin,
+        config,
+        knowledge,
+    );
+    out.spans
+}
+
+/// Hands the exchange's span to `out`, then its phase spans when `config.phase_spans`
+/// asks for them.
+pub fn emit(
+    out: &mut dyn SpanOut,
+    report: &ConnectionReport,
+    peers: &Peers,
+    ex: &Exchange,
+    origin: Origin,
+    config: &SpanConfig,
+    knowledge: &Knowledge,
+) {
+    let (trace_id, span_id) = ids(report, ex, origin, config);
+    let facts = &ex.facts;
+    let mut trace: &[u8] = &trace_id;
+    let mut parent: &[u8] = &[];
+    if config.parent_from_records && facts.links.len() == 1 && facts.links_dropped == 0 {
+        trace = &facts.links[0].trace_id;
+        parent = &facts.links[0].span_id;
+    }
+    emit_main(
+        out, report, peers, ex, trace, parent, &span_id, config, knowledge,
+    );
     if !config.phase_spans {
-        return vec![main];
+        return;
     }
     let operation = api::operation_name(ex.request.api_key).unwrap_or("unknown");
     let req = &ex.request.span;
-    let mut spans = Vec::with_capacity(3);
-    let write = phase_span(
-        &main,
-        operation,
-        "write",
-        req.first_ts,
-        req.last_ts,
-        req.size,
-    );
-    spans.push(main);
-    spans.push(write);
+    let write = (req.first_ts, req.last_ts, req.size);
+    emit_phase(out, trace, &span_id, operation, "write", write);
     if let Some(resp) = &ex.response {
-        let main = &spans[0];
-        let read = phase_span(
-            main,
-            operation,
-            "read",
-            resp.span.first_ts,
-            resp.span.last_ts,
-            resp.span.size,
-        );
-        spans.push(read);
+        let read = (resp.span.first_ts, resp.span.last_ts, resp.span.size);
+        emit_phase(out, trace, &span_id, operation, "read", read);
     }
-    spans
 }
 
-/// A child span covering one phase of `parent`: the request's write or the
+/// The exchange's own span.
+#[allow(clippy::too_many_arguments)]
+fn emit_main(
+    out: &mut dyn SpanOut,
+    report: &ConnectionReport,
+    peers: &Peers,
+    ex: &Exchange,
+    trace_id: &[u8],
+    parent_span_id: &[u8],
+    span_id: &[u8],
+    config: &SpanConfig,
+    knowledge: &Knowledge,
+) {
+    let req = &ex.request;
+    let facts = &ex.facts;
+    let operation = api::operation_name(req.api_key).unwrap_or("unknown");
+    let end_ts = ex.response.map_or(req.span.last_ts, |r| r.span.last_ts);
+    let topics = Topics::of(facts, knowledge);
+    let single = topics.single();
+    let name: &[&str] = match single {
+        Some(topic) => &[operation, " ", topic],
+        None => &[operation],
+    };
+    out.begin_span(&SpanHead {
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        kind: SpanKind::Client,
+        start_time_unix_nano: nanos(req.span.first_ts),
+        end_time_unix_nano: nanos(end_ts),
+    });
+
+    out.str(attr::MESSAGING_SYSTEM, "kafka");
+    out.str(attr::OPERATION_NAME, operation);
+    if let Some(kind) = operation_type(req.api_key) {
+        out.str(attr::OPERATION_TYPE, kind);
+    }
+    if let Some(id) = &req.client_id {
+        out.str(attr::CLIENT_ID, id);
+    }
+    out.str(attr::SERVER_ADDRESS, &peers.broker_address);
+    out.int(attr::SERVER_PORT, report.broker.port.into());
+    out.str(attr::CLIENT_ADDRESS, &peers.client_address);
+    out.int(attr::CLIENT_PORT, report.client.port.into());
+    out.str(attr::NETWORK_TRANSPORT, "tcp");
+    let network = if report.broker.ip.is_ipv4() {
+        "ipv4"
+    } else {
+        "ipv6"
+    };
+    out.str(attr::NETWORK_TYPE, network);
+    out.int(attr::API_KEY, req.api_key.into());
+    out.str(attr::API_NAME, api::name(req.api_key).unwrap_or("Unknown"));
+    out.int(attr::API_VERSION, req.api_version.into());
+    out.int(attr::CORRELATION_ID, req.correlation_id.into());
+    out.int(attr::CONNECTION_ID, report.conn_id.into());
+    out.int(attr::REQUEST_BYTES, req.span.size as i64);
+    out.int(attr::REQUEST_FIRST_FRAME, req.span.first_index as i64);
+    out.str(attr::RESPONSE_STATE, ex.state.as_str());
+    out.int(attr::WRITE_NS, req.span.last_ts - req.span.first_ts);
+    if let Some(resp) = &ex.response {
+        out.int(attr::RESPONSE_BYTES, resp.span.size as i64);
+        out.int(attr::RESPONSE_LAST_FRAME, resp.span.last_index as i64);
+        out.int(attr::WAIT_NS, resp.span.first_ts - req.span.last_ts);
+        out.int(attr::READ_NS, resp.span.last_ts - resp.span.first_ts);
+        if !resp.span.complete {
+            out.bool(attr::RESPONSE_INCOMPLETE, true);
+        }
+    }
+    if !req.span.complete {
+        out.bool(attr::REQUEST_INCOMPLETE, true);
+    }
+    if let Some(acks) = req.acks {
+        out.int(attr::PRODUCE_ACKS, acks.into());
+    }
+    debug_assert!(ex.state != ResponseState::Paired || ex.response.is_some());
+    network_attributes(out, report, ex, end_ts);
+    body_attributes(out, req.api_key, facts, &topics);
+    if req.api_key == api::FETCH
+        && let Some(group) = knowledge.group_of(&req.client_id, report.client.ip)
+    {
+        out.str(attr::CONSUMER_GROUP, group);
+    }
+    let error = facts.first_error();
+    let mut status_message = String::new();
+    if let Some((code, part)) = error {
+        let name = error_name(code).unwrap_or("UNKNOWN");
+        out.str(attr::ERROR_TYPE, name);
+        out.int(attr::ERROR_CODE, code.into());
+        status_message = match part {
+            Some(p) => format!(
+                "{name} on {}-{}",
+                display_topic(&p.topic, knowledge),
+                p.partition
+            ),
+            None => name.to_string(),
+        };
+    }
+
+    out.begin_events();
+    phase_events(out, ex);
+    let event_ts = ex.response.map_or(req.span.last_ts, |r| r.span.first_ts);
+    for p in facts.partitions.iter().take(config.max_events) {
+        partition_event(out, p, knowledge, nanos(event_ts));
+    }
+    let dropped_events = facts.partitions.len().saturating_sub(config.max_events) as u32;
+    out.begin_links(dropped_events);
+    record_links(out, facts, knowledge);
+    let code = if error.is_some() {
+        StatusCode::Error
+    } else {
+        StatusCode::Unset
+    };
+    out.end_span(facts.links_dropped, &status_message, code as i32);
+}
+
+/// The distinct topics of an exchange: those named (by the capture or the user) and
+/// the ids nobody named, in order of first appearance.
+struct Topics<'k> {
+    names: Vec<&'k str>,
+    unresolved: Vec<String>,
+}
+
+impl<'k> Topics<'k> {
+    fn of(facts: &'k Facts, knowledge: &'k Knowledge) -> Self {
+        let mut names = Vec::new();
+        let mut unresolved = Vec::new();
+        for p in &facts.partitions {
+            match knowledge.topic_name(&p.topic) {
+                Some(n) if !names.contains(&n) => names.push(n),
+                Some(_) => {}
+                None => {
+                    let id = p.topic.to_string();
+                    if !unresolved.contains(&id) {
+                        unresolved.push(id);
+                    }
+                }
+            }
+        }
+        Topics { names, unresolved }
+    }
+
+    fn count(&self) -> usize {
+        self.names.len() + self.unresolved.len()
+    }
+
+    /// The one topic of an exchange that has exactly one.
+    fn single(&self) -> Option<&str> {
+        match (self.names.as_slice(), self.unresolved.as_slice()) {
+            ([name], []) => Some(name),
+            ([], [id]) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .copied()
+            .chain(self.unresolved.iter().map(String::as_str))
+    }
+}
+
+/// A topic's display name: its name when known, else its id.
+fn display_topic(topic: &Topic, knowledge: &Knowledge) -> String {
+    knowledge
+        .topic_name(topic)
+        .map_or_else(|| topic.to_string(), str::to_string)
+}
+
+/// Round trips, capture point, the wait split into estimates, and TCP trouble while
+/// the exchange was in flight.
+fn network_attributes(
+    out: &mut dyn SpanOut,
+    report: &ConnectionReport,
+    ex: &Exchange,
+    end_ts: i64,
+) {
+    let rtt = &report.rtt;
+    if let Some(b) = rtt.to_broker_ns {
+        out.int(attr::RTT_TO_BROKER_NS, b);
+    }
+    if let Some(c) = rtt.to_client_ns {
+        out.int(attr::RTT_TO_CLIENT_NS, c);
+    }
+    if rtt.to_broker_ns.is_some() || rtt.to_client_ns.is_some() {
+        let source = if rtt.from_handshake {
+            "handshake"
+        } else {
+            "data_ack"
+        };
+        out.str(attr::RTT_SOURCE, source);
+    }
+    if let Some(point) = rtt.capture_point() {
+        out.str(attr::CAPTURE_POINT, point.as_str());
+    }
+    if let Some(resp) = &ex.response
+        && let Some((network, broker)) =
+            rtt.split_wait(resp.span.first_ts - ex.request.span.last_ts)
+    {
+        out.int(attr::WAIT_NETWORK_ESTIMATE_NS, network);
+        out.int(attr::WAIT_BROKER_ESTIMATE_NS, broker);
+    }
+    let h = report.tcp_events.during(ex.request.span.first_ts, end_ts);
+    out.int(attr::TCP_RETRANSMISSIONS, h.retransmissions.into());
+    out.int(attr::TCP_OUT_OF_ORDER, h.out_of_order.into());
+    out.int(attr::TCP_ZERO_WINDOWS, h.zero_windows.into());
+    out.int(attr::TCP_GAPS, h.gaps.into());
+}
+
+/// Events at the phase boundaries, which show on a trace timeline.
+fn phase_events(out: &mut dyn SpanOut, ex: &Exchange) {
+    out.begin_event(nanos(ex.request.span.last_ts), attr::EVENT_REQUEST_WRITTEN);
+    out.end_event();
+    if let Some(resp) = &ex.response {
+        out.begin_event(nanos(resp.span.first_ts), attr::EVENT_RESPONSE_STARTED);
+        out.end_event();
+    }
+}
+
+/// A child span covering one phase of the exchange's span: the request's write or the
 /// response's read (franz-go's OnBrokerWrite / OnBrokerRead, seen on the wire).
-fn phase_span(
-    parent: &Span,
+fn emit_phase(
+    out: &mut dyn SpanOut,
+    trace_id: &[u8],
+    parent_span_id: &[u8],
     operation: &str,
     phase: &str,
-    start: i64,
-    end: i64,
-    bytes: u64,
-) -> Span {
-    let mut id = xxh3_64_with_seed(&parent.span_id, u64::from(phase.as_bytes()[0])).to_be_bytes();
+    (start, end, bytes): (i64, i64, u64),
+) {
+    let mut id = xxh3_64_with_seed(parent_span_id, u64::from(phase.as_bytes()[0])).to_be_bytes();
     if id == [0; 8] {
         id[7] = 1;
     }
-    Span {
-        trace_id: parent.trace_id.clone(),
-        span_id: id.to_vec(),
-        parent_span_id: parent.span_id.clone(),
-        name: format!("{operation} {phase}"),
-        kind: SpanKind::Internal as i32,
+    out.begin_span(&SpanHead {
+        trace_id,
+        span_id: &id,
+        parent_span_id,
+        name: &[operation, " ", phase],
+        kind: SpanKind::Internal,
         start_time_unix_nano: nanos(start),
         end_time_unix_nano: nanos(end),
-        attributes: vec![
-            string(attr::PHASE, phase),
-            int(
-                if phase == "write" {
-                    attr::REQUEST_BYTES
-                } else {
-                    attr::RESPONSE_BYTES
-                },
-                bytes as i64,
-            ),
-        ],
-        status: Some(Status::default()),
-        ..Default::default()
-    }
+    });
+    out.str(attr::PHASE, phase);
+    let key = if phase == "write" {
+        attr::REQUEST_BYTES
+    } else {
+        attr::RESPONSE_BYTES
+    };
+    out.int(key, bytes as i64);
+    out.begin_events();
+    out.begin_links(0);
+    out.end_span(0, "", StatusCode::Unset as i32);
 }
 
 /// The attributes that come from decoded bodies.
-fn add_body_attributes(
-    attributes: &mut Vec<KeyValue>,
-    api_key: i16,
-    facts: &Facts,
-    topics: &[String],
-    unresolved: &[String],
-) {
+fn body_attributes(out: &mut dyn SpanOut, api_key: i16, facts: &Facts, topics: &Topics<'_>) {
     let parts = &facts.partitions;
-    if topics.len() + unresolved.len() == 1 {
-        let topic = topics
-            .first()
-            .or(unresolved.first())
-            .cloned()
-            .unwrap_or_default();
-        attributes.push(string(attr::DESTINATION_NAME, topic));
+    if let Some(topic) = topics.single() {
+        out.str(attr::DESTINATION_NAME, topic);
         if let [p] = parts.as_slice() {
-            attributes.push(string(attr::DESTINATION_PARTITION, p.partition.to_string()));
+            out.str(
+                attr::DESTINATION_PARTITION,
+                itoa::Buffer::new().format(p.partition),
+            );
         }
-    } else if topics.len() + unresolved.len() > 1 {
-        let mut all = topics.to_vec();
-        all.extend(unresolved.iter().cloned());
-        attributes.push(strings(attr::TOPICS, all));
+    } else if topics.count() > 1 {
+        out.strs(attr::TOPICS, &mut topics.all());
     }
-    if !unresolved.is_empty() {
-        attributes.push(strings(attr::UNRESOLVED_TOPIC_IDS, unresolved.to_vec()));
+    if !topics.unresolved.is_empty() {
+        out.strs(
+            attr::UNRESOLVED_TOPIC_IDS,
+            &mut topics.unresolved.iter().map(String::as_str),
+        );
     }
     if matches!(api_key, api::PRODUCE | api::FETCH) && !parts.is_empty() {
         let records: u64 = parts.iter().map(|p| p.records).sum();
         let batches: u64 = parts.iter().map(|p| u64::from(p.batches)).sum();
         let bytes: u64 = parts.iter().map(|p| p.record_bytes).sum();
-        attributes.push(int(attr::BATCH_MESSAGE_COUNT, records as i64));
-        attributes.push(int(attr::PARTITION_COUNT, parts.len() as i64));
-        attributes.push(int(attr::BATCHES, batches as i64));
-        attributes.push(int(attr::RECORD_BYTES, bytes as i64));
+        out.int(attr::BATCH_MESSAGE_COUNT, records as i64);
+        out.int(attr::PARTITION_COUNT, parts.len() as i64);
+        out.int(attr::BATCHES, batches as i64);
+        out.int(attr::RECORD_BYTES, bytes as i64);
         let codecs = parts.iter().fold(
             Default::default(),
             |acc: crate::kafka::body::CodecSet, p| acc.union(p.codecs),
         );
         if !codecs.is_empty() {
-            attributes.push(strings(
-                attr::CODECS,
-                codecs.iter().map(|c| c.name().to_string()).collect(),
-            ));
+            out.strs(attr::CODECS, &mut codecs.iter().map(|c| c.name()));
         }
         if parts.iter().any(|p| p.partial_batch) {
-            attributes.push(boolean(attr::PARTIAL_BATCH, true));
+            out.bool(attr::PARTIAL_BATCH, true);
         }
     }
     if let [p] = parts.as_slice() {
@@ -571,32 +790,32 @@ fn add_body_attributes(
             _ => None,
         };
         if let Some(o) = offset {
-            attributes.push(int(attr::KAFKA_OFFSET, o));
+            out.int(attr::KAFKA_OFFSET, o);
         }
         if let Some(hw) = p.high_watermark {
-            attributes.push(int(attr::HIGH_WATERMARK, hw));
+            out.int(attr::HIGH_WATERMARK, hw);
         }
         if let Some(fo) = p.fetch_offset {
-            attributes.push(int(attr::FETCH_OFFSET, fo));
+            out.int(attr::FETCH_OFFSET, fo);
         }
         if let Some(pid) = p.producer_id {
-            attributes.push(int(attr::PRODUCER_ID, pid));
+            out.int(attr::PRODUCER_ID, pid);
         }
     }
     if let Some(t) = facts.throttle_ms {
-        attributes.push(int(attr::THROTTLE_MS, t));
+        out.int(attr::THROTTLE_MS, t.into());
     }
     if let Some(id) = &facts.transactional_id {
-        attributes.push(string(attr::TRANSACTIONAL_ID, id.as_ref()));
+        out.str(attr::TRANSACTIONAL_ID, id);
     }
     if let Some(t) = facts.timeout_ms {
-        attributes.push(int(attr::PRODUCE_TIMEOUT_MS, t));
+        out.int(attr::PRODUCE_TIMEOUT_MS, t.into());
     }
     if let Some(f) = &facts.fetch {
-        attributes.push(int(attr::FETCH_MAX_WAIT_MS, f.max_wait_ms));
-        attributes.push(int(attr::FETCH_MIN_BYTES, f.min_bytes));
+        out.int(attr::FETCH_MAX_WAIT_MS, f.max_wait_ms.into());
+        out.int(attr::FETCH_MIN_BYTES, f.min_bytes.into());
         if let Some(v) = f.max_bytes {
-            attributes.push(int(attr::FETCH_MAX_BYTES, v));
+            out.int(attr::FETCH_MAX_BYTES, v.into());
         }
         if let Some(v) = f.isolation_level {
             let level = if v == 1 {
@@ -604,112 +823,101 @@ fn add_body_attributes(
             } else {
                 "read_uncommitted"
             };
-            attributes.push(string(attr::FETCH_ISOLATION, level));
+            out.str(attr::FETCH_ISOLATION, level);
         }
         if let Some(v) = f.session_id {
-            attributes.push(int(attr::FETCH_SESSION_ID, v));
+            out.int(attr::FETCH_SESSION_ID, v.into());
         }
         if let Some(v) = f.session_epoch {
-            attributes.push(int(attr::FETCH_SESSION_EPOCH, v));
+            out.int(attr::FETCH_SESSION_EPOCH, v.into());
         }
     }
     if let Some(e) = &facts.request_error {
-        attributes.push(string(attr::REQUEST_DECODE_ERROR, e.clone()));
+        out.str(attr::REQUEST_DECODE_ERROR, e);
     }
     if let Some(e) = &facts.response_error {
-        attributes.push(string(attr::RESPONSE_DECODE_ERROR, e.clone()));
+        out.str(attr::RESPONSE_DECODE_ERROR, e);
     }
     if facts.links_dropped > 0 {
-        attributes.push(int(attr::LINKS_DROPPED, facts.links_dropped));
+        out.int(attr::LINKS_DROPPED, facts.links_dropped.into());
     }
     if facts.decompression_capped > 0 {
-        attributes.push(int(attr::DECOMPRESSION_CAPPED, facts.decompression_capped));
+        out.int(
+            attr::DECOMPRESSION_CAPPED,
+            facts.decompression_capped.into(),
+        );
     }
 }
 
-/// One event per partition (at most `max`), stamped when the response began, or when
-/// the request ended if there is no response.
-fn partition_events(
-    facts: &Facts,
-    knowledge: &Knowledge,
-    ts: i64,
-    max: usize,
-) -> (Vec<Event>, u32) {
-    let events = facts
-        .partitions
-        .iter()
-        .take(max)
-        .map(|p| partition_event(p, knowledge, ts))
-        .collect();
-    let dropped = facts.partitions.len().saturating_sub(max) as u32;
-    (events, dropped)
-}
-
-fn partition_event(p: &PartitionFacts, knowledge: &Knowledge, ts: i64) -> Event {
-    let mut a = vec![
-        string(attr::DESTINATION_NAME, display_topic(&p.topic, knowledge)),
-        string(attr::DESTINATION_PARTITION, p.partition.to_string()),
-        int(attr::BATCH_MESSAGE_COUNT, p.records as i64),
-        int(attr::RECORD_BYTES, p.record_bytes as i64),
+/// One event per partition, stamped when the response began, or when the request
+/// ended if there is no response.
+fn partition_event(out: &mut dyn SpanOut, p: &PartitionFacts, knowledge: &Knowledge, ts: u64) {
+    out.begin_event(ts, attr::EVENT_PARTITION);
+    topic_attribute(out, &p.topic, knowledge);
+    out.str(
+        attr::DESTINATION_PARTITION,
+        itoa::Buffer::new().format(p.partition),
+    );
+    out.int(attr::BATCH_MESSAGE_COUNT, p.records as i64);
+    out.int(attr::RECORD_BYTES, p.record_bytes as i64);
+    let optional = [
+        (attr::FETCH_OFFSET, p.fetch_offset),
+        (attr::FIRST_OFFSET, p.first_offset),
+        (attr::LAST_OFFSET, p.last_offset),
+        (attr::BASE_OFFSET, p.base_offset),
+        (attr::HIGH_WATERMARK, p.high_watermark),
+        (attr::LAST_STABLE_OFFSET, p.last_stable_offset),
+        (attr::LOG_START_OFFSET, p.log_start_offset),
+        (attr::LOG_APPEND_TIME_MS, p.log_append_time_ms),
     ];
-    let mut opt = |key: &str, v: Option<i64>| {
-        if let Some(v) = v {
-            a.push(int(key, v));
+    for (key, value) in optional {
+        if let Some(v) = value {
+            out.int(key, v);
         }
-    };
-    opt(attr::FETCH_OFFSET, p.fetch_offset);
-    opt(attr::FIRST_OFFSET, p.first_offset);
-    opt(attr::LAST_OFFSET, p.last_offset);
-    opt(attr::BASE_OFFSET, p.base_offset);
-    opt(attr::HIGH_WATERMARK, p.high_watermark);
-    opt(attr::LAST_STABLE_OFFSET, p.last_stable_offset);
-    opt(attr::LOG_START_OFFSET, p.log_start_offset);
-    opt(attr::LOG_APPEND_TIME_MS, p.log_append_time_ms);
+    }
     if !p.codecs.is_empty() {
-        a.push(strings(
-            attr::CODECS,
-            p.codecs.iter().map(|c| c.name().to_string()).collect(),
-        ));
+        out.strs(attr::CODECS, &mut p.codecs.iter().map(|c| c.name()));
     }
     if p.aborted_transactions > 0 {
-        a.push(int(attr::ABORTED_TRANSACTIONS, p.aborted_transactions));
+        out.int(attr::ABORTED_TRANSACTIONS, p.aborted_transactions.into());
     }
     if p.record_errors > 0 {
-        a.push(int(attr::RECORD_ERRORS, p.record_errors));
+        out.int(attr::RECORD_ERRORS, p.record_errors.into());
     }
     if p.error_code != 0 {
-        a.push(string(
+        out.str(
             attr::ERROR_TYPE,
             error_name(p.error_code).unwrap_or("UNKNOWN"),
-        ));
+        );
     }
     if let Some(m) = &p.error_message {
-        a.push(string(attr::ERROR_MESSAGE, m.as_ref()));
+        out.str(attr::ERROR_MESSAGE, m);
     }
-    Event {
-        time_unix_nano: nanos(ts),
-        name: attr::EVENT_PARTITION.to_string(),
-        attributes: a,
-        dropped_attributes_count: 0,
+    out.end_event();
+}
+
+/// `messaging.destination.name` for a topic: its name, or its id when unnamed.
+fn topic_attribute(out: &mut dyn SpanOut, topic: &Topic, knowledge: &Knowledge) {
+    match knowledge.topic_name(topic) {
+        Some(name) => out.str(attr::DESTINATION_NAME, name),
+        None => out.str(attr::DESTINATION_NAME, &topic.to_string()),
     }
 }
 
 /// Span links to the trace contexts the records carried.
-fn record_links(facts: &Facts, knowledge: &Knowledge) -> Vec<Link> {
-    facts
-        .links
-        .iter()
-        .map(|l| Link {
-            trace_id: l.trace_id.to_vec(),
-            span_id: l.span_id.to_vec(),
-            trace_state: l.trace_state.as_deref().unwrap_or("").to_string(),
-            attributes: vec![
-                string(attr::DESTINATION_NAME, display_topic(&l.topic, knowledge)),
-                string(attr::DESTINATION_PARTITION, l.partition.to_string()),
-                int(attr::KAFKA_OFFSET, l.offset),
-            ],
-            dropped_attributes_count: 0,
-            flags: u32::from(l.flags) | 0x100,
-        })
-        .collect()
+fn record_links(out: &mut dyn SpanOut, facts: &Facts, knowledge: &Knowledge) {
+    for l in &facts.links {
+        out.begin_link(
+            &l.trace_id,
+            &l.span_id,
+            l.trace_state.as_deref().unwrap_or(""),
+        );
+        topic_attribute(out, &l.topic, knowledge);
+        out.str(
+            attr::DESTINATION_PARTITION,
+            itoa::Buffer::new().format(l.partition),
+        );
+        out.int(attr::KAFKA_OFFSET, l.offset);
+        out.end_link(u32::from(l.flags) | 0x100);
+    }
 }

@@ -209,3 +209,61 @@ fn id_seed_changes_ids_only() {
         assert_eq!(x.attributes, y.attributes);
     }
 }
+
+/// The direct JSON writer that kapture's output goes through writes, for every
+/// exchange of every real capture, the same bytes as serialising the span structs
+/// with opentelemetry-proto's serde types: with and without phase spans and parents
+/// taken from the records.
+#[test]
+fn direct_json_equals_the_serde_serialisation_on_every_capture() {
+    use kapture::knowledge::{Knowledge, TopicMap};
+    use kapture::otlp::json::JsonOut;
+    use kapture::pipeline::{PipelineConfig, analyse_connections, read_connections};
+    use kapture::span::{self, Origin, Peers, ProtoOut, SpanConfig};
+    use kapture::summary::Summary;
+
+    let mut compared = 0;
+    for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
+        let path = entry.unwrap().path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "pcap" && ext != "pcapng" {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut summary = Summary::default();
+        let conns = read_connections(&bytes, &mut summary).unwrap();
+        let (reports, _) = analyse_connections(&conns, &PipelineConfig::default());
+        let knowledge = Knowledge::gather(&reports, &TopicMap::default());
+        for (phase_spans, parent_from_records) in [(false, false), (true, true)] {
+            let config = SpanConfig {
+                phase_spans,
+                parent_from_records,
+                max_events: 2,
+                ..SpanConfig::default()
+            };
+            for report in &reports {
+                let peers = Peers::of(report);
+                for ex in &report.exchanges {
+                    let origin = Origin { file_index: 3 };
+                    let mut proto = ProtoOut::default();
+                    let mut json = JsonOut::new();
+                    span::emit(&mut proto, report, &peers, ex, origin, &config, &knowledge);
+                    span::emit(&mut json, report, &peers, ex, origin, &config, &knowledge);
+                    assert_eq!(proto.spans.len(), json.len());
+                    for (p, j) in proto.spans.iter().zip(json.spans()) {
+                        let reference = kapture::otlp::span_json(p);
+                        assert_eq!(
+                            String::from_utf8_lossy(j),
+                            String::from_utf8_lossy(&reference),
+                            "{}",
+                            path.display()
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    // 20 captures, hundreds of exchanges, twice over.
+    assert!(compared > 1000, "only {compared} spans compared");
+}

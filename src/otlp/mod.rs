@@ -1,11 +1,13 @@
 //! Writes spans as OTLP JSON Lines, the OpenTelemetry Collector's file format: one
 //! compact `TracesData` object per line, each line under 1 MiB. Spans arrive already
-//! serialised (workers serialise them in parallel); this module only frames them.
+//! serialised (workers write them in parallel with [`json::JsonOut`]); this module
+//! only frames them.
 //!
 //! [`Sink`] sits in front of the file output: it can shift every timestamp
 //! ([`rebase`]) and send the same spans to an OTLP/HTTP endpoint ([`http`]).
 
 pub mod http;
+pub mod json;
 pub mod rebase;
 mod sink;
 
@@ -25,7 +27,8 @@ pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.44.0";
 /// The otlpjsonfile receiver reads lines of up to 1 MiB by default.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
-/// Serialises one span to compact JSON.
+/// Serialises one span struct to compact JSON through serde: the reference that
+/// [`json::JsonOut`] matches byte for byte.
 pub fn span_json(span: &Span) -> Vec<u8> {
     // Serialising plain proto structs to a Vec cannot fail.
     serde_json::to_vec(span).unwrap_or_default()
