@@ -7,9 +7,9 @@
 //! cargo run --release --example phases -- FILE [-j N] [-o OUT.jsonl]
 //! ```
 //!
-//! Span building and JSON serialisation, done together on the workers by kapture, are
-//! timed apart here (all spans are built first, then all serialised), so that phase
-//! holds more memory than kapture does. Phases marked `serial` run on one thread
+//! Filtering with latency statistics and span writing, done together on the workers
+//! by kapture a window of connections at a time, are timed apart here over all
+//! connections at once, so these phases hold more memory than kapture does. Phases marked `serial` run on one thread
 //! whatever `-j` says: they bound the speed-up from more threads (Amdahl).
 
 use std::fs::File;
@@ -19,7 +19,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use kapture::knowledge::Knowledge;
-use kapture::otlp::{self, Envelope, LineWriter};
+use kapture::otlp::json::JsonOut;
+use kapture::otlp::{Envelope, LineWriter};
 use kapture::pipeline::{self, PipelineConfig};
 use kapture::span::{self, Origin};
 use kapture::stats::LatencyStats;
@@ -97,35 +98,35 @@ fn main() {
         let knowledge = Knowledge::gather(&reports, &config.topic_map);
         clock.lap("gather knowledge", true);
         let origin = Origin { file_index: 0 };
-        let built: Vec<(
-            Vec<opentelemetry_proto::tonic::trace::v1::Span>,
-            LatencyStats,
-        )> = reports
+        let latencies: Vec<LatencyStats> = reports
             .par_iter()
             .map(|r| {
-                let mut spans = Vec::new();
                 let mut latency = LatencyStats::default();
                 for ex in &r.exchanges {
                     if pipeline::selected(&config, r, ex, &knowledge) {
                         latency.add(r, ex, &knowledge);
-                        spans.extend(span::build_all(r, ex, origin, &config.span, &knowledge));
                     }
                 }
-                (spans, latency)
+                latency
             })
             .collect();
-        clock.lap("latency stats + span::build", false);
-        let json: Vec<Vec<Vec<u8>>> = built
+        clock.lap("filters + latency stats", false);
+        let json: Vec<JsonOut> = reports
             .par_iter()
-            .map(|(spans, _)| spans.iter().map(otlp::span_json).collect())
+            .map(|r| {
+                let mut out = JsonOut::new();
+                let peers = span::Peers::of(r);
+                for ex in &r.exchanges {
+                    if pipeline::selected(&config, r, ex, &knowledge) {
+                        span::emit(&mut out, r, &peers, ex, origin, &config.span, &knowledge);
+                    }
+                }
+                out
+            })
             .collect();
-        clock.lap("otlp::span_json", false);
-        // kapture drops each span on the worker that built it.
-        let kept: Vec<(usize, LatencyStats)> = built
-            .into_par_iter()
-            .map(|(spans, lat)| (spans.len(), lat))
-            .collect();
-        clock.lap("drop built spans", false);
+        clock.lap("span::emit into JsonOut", false);
+        let kept: Vec<(usize, LatencyStats)> =
+            json.iter().map(JsonOut::len).zip(latencies).collect();
         let mut latency = LatencyStats::default();
         let mut n_spans = 0usize;
         for (n, lat) in kept {
@@ -139,7 +140,7 @@ fn main() {
         clock.lap("summary counts", true);
         let out = BufWriter::with_capacity(1 << 20, File::create(&out_path).expect("output"));
         let mut writer = LineWriter::new(out, Envelope::new("kapture"));
-        for s in json.iter().flatten() {
+        for s in json.iter().flat_map(JsonOut::spans) {
             writer.push(s).expect("write");
         }
         writer.finish().expect("write").flush().expect("write");

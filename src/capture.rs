@@ -102,6 +102,54 @@ pub fn for_each_packet<'a>(
 
 const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
 
+/// How a part of a legacy pcap read: see [`for_each_packet_in_part`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartRead {
+    /// Packets delivered, numbered from 1 within the part.
+    pub packets: u64,
+    /// Byte offset one past the part's last record; the next part must start here.
+    pub end: usize,
+    /// Reading stopped at damage; the caller must read the file in one pass instead,
+    /// so that the warning names the right packets.
+    pub damaged: bool,
+}
+
+/// Splits a legacy pcap into at most `n` parts at record boundaries, for reading on
+/// several threads. `None` for pcapng and for files not worth splitting.
+///
+/// A boundary is found by looking, from a byte position, for the first offset where a
+/// chain of plausible record headers starts: a guess, which the reader checks. The
+/// part before it must end exactly there ([`PartRead::end`]); when it does, the
+/// boundary is a real one (the earlier part started on one and read whole records).
+pub fn pcap_parts(bytes: &[u8], n: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    let magic = *bytes.first_chunk::<4>()?;
+    let header = legacy::Header::parse(bytes, magic).ok()??;
+    if n < 2 || bytes.len() < legacy::HEADER_LEN + n * legacy::MIN_PART {
+        return None;
+    }
+    let first_sec = header.endian.u32(bytes, legacy::HEADER_LEN)?;
+    let mut cuts = vec![legacy::HEADER_LEN];
+    for k in 1..n {
+        let from = (bytes.len() / n * k).max(*cuts.last()?);
+        cuts.push(legacy::resync(bytes, &header, from, first_sec)?);
+    }
+    cuts.push(bytes.len());
+    cuts.dedup();
+    Some(cuts.windows(2).map(|w| w[0]..w[1]).collect())
+}
+
+/// Calls `f` for every record of a legacy pcap that starts in `part` (a range from
+/// [`pcap_parts`]), numbering packets from 1. `None` if `bytes` is no legacy pcap.
+pub fn for_each_packet_in_part<'a>(
+    bytes: &'a [u8],
+    part: std::ops::Range<usize>,
+    mut f: impl FnMut(Packet<'a>),
+) -> Option<PartRead> {
+    let magic = *bytes.first_chunk::<4>()?;
+    let header = legacy::Header::parse(bytes, magic).ok()??;
+    Some(legacy::read_part(bytes, &header, part, &mut f))
+}
+
 /// Byte order of the structure being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endian {
@@ -230,11 +278,18 @@ mod legacy {
     use super::{CaptureError, CaptureFormat, Damage, Endian, Packet, ReadReport};
 
     pub(super) const HEADER_LEN: usize = 24;
+    /// Smallest part worth a thread of its own.
+    pub(super) const MIN_PART: usize = 16 << 20;
+    /// Record headers that must look right in a row for an offset to count as a
+    /// record boundary.
+    const CHAIN: usize = 16;
+    /// How far past a cut point a boundary is looked for before giving up.
+    const RESYNC_WINDOW: usize = 4 << 20;
 
     /// What the file header tells about every record.
     #[derive(Debug)]
     pub(super) struct Header {
-        endian: Endian,
+        pub(super) endian: Endian,
         nanos: bool,
         record_header_len: usize,
         link_type: u32,
@@ -306,6 +361,72 @@ mod legacy {
             }
         }
         report
+    }
+
+    /// Reads the records that start in `part`; see [`super::for_each_packet_in_part`].
+    pub(super) fn read_part<'a>(
+        bytes: &'a [u8],
+        header: &Header,
+        part: std::ops::Range<usize>,
+        f: &mut impl FnMut(Packet<'a>),
+    ) -> super::PartRead {
+        let mut report = ReadReport::new(header.format());
+        let mut offset = part.start;
+        let mut damaged = false;
+        while offset < part.end {
+            match bytes.get(offset..).map(|rest| record(rest, header)) {
+                Some(Ok((packet, len))) => {
+                    report.deliver(f, packet);
+                    offset = offset.saturating_add(len);
+                }
+                _ => {
+                    damaged = true;
+                    break;
+                }
+            }
+        }
+        super::PartRead {
+            packets: report.packets,
+            end: offset,
+            damaged,
+        }
+    }
+
+    /// The first offset at or after `from` (within [`RESYNC_WINDOW`]) where
+    /// [`CHAIN`] plausible records start, or the end of the file comes first.
+    pub(super) fn resync(bytes: &[u8], h: &Header, from: usize, first_sec: u32) -> Option<usize> {
+        let last = from.saturating_add(RESYNC_WINDOW).min(bytes.len());
+        (from..=last).find(|&at| chain_at(bytes, h, at, first_sec))
+    }
+
+    /// Whether plausible record headers follow one another from `at`: lengths within
+    /// bounds, the captured length no more than the wire length, the fraction of a
+    /// second below one second, and seconds within a day of the first packet's.
+    fn chain_at(bytes: &[u8], h: &Header, mut at: usize, first_sec: u32) -> bool {
+        let frac_max = if h.nanos { 1_000_000_000 } else { 1_000_000 };
+        for _ in 0..CHAIN {
+            if at == bytes.len() {
+                return true;
+            }
+            let field = |i| h.endian.u32(bytes, at + i);
+            let (Some(sec), Some(frac), Some(caplen), Some(orig)) =
+                (field(0), field(4), field(8), field(12))
+            else {
+                return false;
+            };
+            if sec.abs_diff(first_sec) > 86_400
+                || frac >= frac_max
+                || caplen > super::MAX_CAPLEN
+                || orig < caplen
+            {
+                return false;
+            }
+            at = at.saturating_add(h.record_header_len + caplen as usize);
+            if at > bytes.len() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Parses the record at the start of `rest`: the packet and the record's length.

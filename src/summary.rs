@@ -79,6 +79,18 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds the packet counters of a part of a capture read on its own.
+    pub fn add_packet_counts(&mut self, part: &Summary) {
+        self.packets += part.packets;
+        self.truncated_packets += part.truncated_packets;
+        self.tcp_packets += part.tcp_packets;
+        self.not_ip += part.not_ip;
+        self.not_tcp += part.not_tcp;
+        self.ip_fragments += part.ip_fragments;
+        self.unsupported_link += part.unsupported_link;
+        self.malformed_packets += part.malformed_packets;
+    }
+
     /// Counts one packet the network layer could not use.
     pub fn count_skip(&mut self, skip: NetSkip) {
         match skip {

@@ -1,0 +1,193 @@
+//! Reading a pcap in parts on several threads gives exactly what one pass gives: the
+//! same connections, with the same ids, segments and frame numbers, and the same
+//! packet counts, wherever the parts are cut; and a cut that is not a record boundary
+//! is refused rather than read wrong.
+
+mod common;
+
+use common::*;
+use kapture::capture;
+use kapture::pipeline::{read_connections, read_in_parts};
+use kapture::summary::Summary;
+use kapture::tcp::Connection;
+
+fn shape(c: &Connection<'_>) -> String {
+    let segs: Vec<_> = c
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                s.index,
+                s.ts_ns,
+                s.dir,
+                s.seq,
+                s.ack,
+                s.flags,
+                s.payload.as_ptr(),
+            )
+        })
+        .collect();
+    format!(
+        "{} {:?} {:?} {:?} {:?}",
+        c.id, c.ends, c.syn_seq, c.closed, segs
+    )
+}
+
+fn counts(s: &Summary) -> [u64; 8] {
+    [
+        s.packets,
+        s.tcp_packets,
+        s.truncated_packets,
+        s.not_ip,
+        s.not_tcp,
+        s.ip_fragments,
+        s.unsupported_link,
+        s.malformed_packets,
+    ]
+}
+
+/// Byte offsets of every record of a legacy pcap, and its record header length.
+fn record_offsets(bytes: &[u8]) -> Vec<usize> {
+    let header_len = if bytes[..4] == [0x34, 0xcd, 0xb2, 0xa1] {
+        24
+    } else {
+        16
+    };
+    let mut offsets = Vec::new();
+    capture::for_each_packet(bytes, |p| {
+        offsets.push(p.data.as_ptr() as usize - bytes.as_ptr() as usize - header_len);
+    })
+    .unwrap();
+    offsets
+}
+
+fn legacy_captures() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("pcap") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        // By magic, not by name: editcap writes pcapng whatever the name says.
+        if bytes[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+            continue;
+        }
+        out.push((path.file_name().unwrap().to_string_lossy().into(), bytes));
+    }
+    assert!(out.len() >= 12, "{}", out.len());
+    out
+}
+
+#[test]
+fn parts_cut_at_any_record_boundaries_read_as_one_pass() {
+    let mut splits = 0;
+    for (name, bytes) in legacy_captures() {
+        let mut one = Summary::default();
+        let expected: Vec<String> = read_connections(&bytes, &mut one)
+            .unwrap()
+            .iter()
+            .map(shape)
+            .collect();
+        let offsets = record_offsets(&bytes);
+        if offsets.is_empty() {
+            continue;
+        }
+        let end = bytes.len();
+        // Two parts at every record boundary (at most 400 per capture), and three
+        // parts at boundaries spread over the file.
+        let step = offsets.len().div_ceil(400);
+        let mut cuts: Vec<Vec<usize>> = offsets.iter().step_by(step).map(|&o| vec![o]).collect();
+        let n = offsets.len();
+        cuts.push(vec![offsets[n / 3], offsets[2 * n / 3]]);
+        cuts.push(vec![offsets[1.min(n - 1)], offsets[n - 1]]);
+        for cut in cuts {
+            let mut bounds = vec![offsets[0]];
+            bounds.extend(&cut);
+            bounds.push(end);
+            bounds.dedup();
+            let parts: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
+            let mut summary = Summary::default();
+            let conns = read_in_parts(&bytes, &parts, &mut summary, None)
+                .unwrap_or_else(|| panic!("{name}: parts {parts:?} refused"));
+            let got: Vec<String> = conns.iter().map(shape).collect();
+            assert_eq!(got, expected, "{name}: parts {parts:?}");
+            assert_eq!(counts(&summary), counts(&one), "{name}: parts {parts:?}");
+            splits += 1;
+        }
+    }
+    assert!(splits > 2000, "{splits}");
+}
+
+#[test]
+fn a_cut_inside_a_record_is_refused() {
+    for (name, bytes) in legacy_captures() {
+        let offsets = record_offsets(&bytes);
+        if offsets.len() < 3 {
+            continue;
+        }
+        let mid = offsets[offsets.len() / 2];
+        for wrong in [mid + 1, mid + 7, mid - 1] {
+            let parts = [offsets[0]..wrong, wrong..bytes.len()];
+            let mut summary = Summary::default();
+            assert!(
+                read_in_parts(&bytes, &parts, &mut summary, None).is_none(),
+                "{name}: cut at {wrong} accepted"
+            );
+            assert_eq!(summary.packets, 0, "{name}: a refused read counted packets");
+        }
+    }
+}
+
+/// Repeats the records of a capture until the file is over `size` bytes.
+fn grown(bytes: &[u8], size: usize) -> Vec<u8> {
+    let offsets = record_offsets(bytes);
+    let records = &bytes[offsets[0]..];
+    let mut out = bytes[..offsets[0]].to_vec();
+    while out.len() < size {
+        out.extend_from_slice(records);
+    }
+    out
+}
+
+#[test]
+fn big_pcaps_are_split_where_records_start() {
+    let bytes = std::fs::read(testdata("codecs-kcat.pcap")).unwrap();
+    let big = grown(&bytes, 80 << 20);
+    let parts = capture::pcap_parts(&big, 4).expect("an 80 MiB pcap is split");
+    assert_eq!(parts.len(), 4);
+    let offsets = record_offsets(&big);
+    for p in &parts {
+        assert!(
+            offsets.binary_search(&p.start).is_ok(),
+            "{} is no record",
+            p.start
+        );
+    }
+    assert_eq!(parts[0].start, 24);
+    assert_eq!(parts[3].end, big.len());
+    let mut one = Summary::default();
+    let expected: Vec<String> = read_connections(&big, &mut one)
+        .unwrap()
+        .iter()
+        .map(shape)
+        .collect();
+    let mut summary = Summary::default();
+    let got: Vec<String> = read_in_parts(&big, &parts, &mut summary, None)
+        .unwrap()
+        .iter()
+        .map(shape)
+        .collect();
+    assert_eq!(got, expected);
+    // Small files and pcapng are read in one pass.
+    assert!(capture::pcap_parts(&bytes, 4).is_none());
+    let ng = std::fs::read(testdata("multi.pcapng")).unwrap();
+    assert!(capture::pcap_parts(&grown_ng(&ng), 4).is_none());
+}
+
+/// A pcapng padded past the size where a pcap would be split.
+fn grown_ng(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out.resize(80 << 20, 0);
+    out
+}
