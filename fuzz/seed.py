@@ -2,6 +2,8 @@
 """Builds the fuzz seed corpora from the real captures in ../testdata.
 
   capture/        every capture file under 64 KiB, whole
+  capture_parts/  the first 64 KiB of whole records of each legacy pcap, behind two
+                  little-endian u16 cut points: at record boundaries, and inside one
   net/            single packets, prefixed with the byte that selects their link type
   tcp_kafka/      one connection's segments in the tcp_kafka record format
   kafka_streams/  one connection's two reassembled directions in the kafka_streams format
@@ -66,6 +68,26 @@ def write(dirname, name, blob):
         f.write(blob)
 
 
+def parts_seeds(name, data):
+    """Seeds for capture_parts: a legacy pcap cut to whole records under 64 KiB."""
+    if data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        return
+    starts, pos = [], 24
+    while pos + 16 <= len(data):
+        incl = struct.unpack("<I", data[pos + 8:pos + 12])[0]
+        if pos + 16 + incl > 65000:
+            break
+        starts.append(pos)
+        pos += 16 + incl
+    if len(starts) < 3:
+        return
+    pcap = data[:pos]
+    rel = [s - 24 for s in starts]
+    cuts = [(rel[len(rel) // 3], rel[2 * len(rel) // 3]), (rel[1], rel[-1]), (rel[len(rel) // 2] + 5, 0)]
+    for i, (a, b) in enumerate(cuts):
+        write("capture_parts", "%s-%d" % (name, i), struct.pack("<HH", a, b) + pcap)
+
+
 def main():
     body_seeds()
     for name in sorted(os.listdir(TD)):
@@ -74,6 +96,7 @@ def main():
             continue
         if os.path.getsize(path) < 32768:
             write("capture", name, open(path, "rb").read())
+        parts_seeds(name, open(path, "rb").read())
         link, pkts = packets(path)
         if link is None or link not in LINK_TYPES:
             continue

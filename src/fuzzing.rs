@@ -9,6 +9,8 @@ use crate::kafka::body::Limits;
 use crate::kafka::exchange::{self, KafkaStats};
 use crate::kafka::{self, KafkaConfig};
 use crate::net::{self, Endpoint, Segment};
+use crate::pipeline;
+use crate::summary::Summary;
 use crate::tcp::{Chunk, ConnectionTable, Stream};
 
 /// Whole capture files: the reader, then link/IP/TCP decoding of every packet.
@@ -16,6 +18,38 @@ pub fn capture(data: &[u8]) {
     let _ = capture::for_each_packet(data, |p| {
         let _ = net::decode_segment(&p);
     });
+}
+
+/// A capture read in parts: the first four bytes pick two cut points (as offsets from
+/// the end of a pcap file header), the rest is the capture. Reading in parts must be
+/// refused, or give exactly what one pass gives.
+pub fn capture_parts(data: &[u8]) {
+    let Some((cuts, bytes)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let len = bytes.len();
+    let start = 24.min(len);
+    let at = |lo: u8, hi: u8| (start + usize::from(u16::from_le_bytes([lo, hi]))).min(len);
+    let mut bounds = vec![start, at(cuts[0], cuts[1]), at(cuts[2], cuts[3]), len];
+    bounds.sort_unstable();
+    bounds.dedup();
+    let parts: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
+    let _ = capture::pcap_parts(bytes, 2);
+    let mut one = Summary::default();
+    let Ok(expected) = pipeline::read_connections(bytes, &mut one) else {
+        return;
+    };
+    let mut in_parts = Summary::default();
+    if let Some(got) = pipeline::read_in_parts(bytes, &parts, &mut in_parts, None) {
+        assert_eq!(
+            format!("{got:?}"),
+            format!("{expected:?}"),
+            "parts {parts:?}"
+        );
+        assert_eq!(in_parts.packets, one.packets);
+        assert_eq!(in_parts.tcp_packets, one.tcp_packets);
+        assert_eq!(in_parts.malformed_packets, one.malformed_packets);
+    }
 }
 
 const LINK_TYPES: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];

@@ -11,8 +11,9 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("capture", kapture::fuzzing::capture),
+        ("capture_parts", kapture::fuzzing::capture_parts),
         ("net", kapture::fuzzing::net),
         ("tcp_kafka", kapture::fuzzing::tcp_kafka),
         ("kafka_streams", kapture::fuzzing::kafka_streams),
