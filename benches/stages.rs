@@ -291,7 +291,7 @@ fn bench_spans(c: &mut Criterion) {
         let bytes = read_capture(name);
         let mut summary = Summary::default();
         let conns = pipeline::read_connections(&bytes, &mut summary).expect("readable");
-        let (reports, _) = pipeline::analyse_connections(&conns, &config);
+        let (reports, _) = pipeline::analyse_connections(conns, &config);
         let knowledge = Knowledge::gather(&reports, &config.topic_map);
         let origin = Origin { file_index: 0 };
         let span_config = SpanConfig::default();

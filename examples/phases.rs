@@ -91,10 +91,8 @@ fn main() {
         let mut summary = Summary::default();
         let conns = pipeline::read_connections(bytes, &mut summary).expect("a capture");
         clock.lap("read packets + connection table", true);
-        let (reports, _others) = pipeline::analyse_connections(&conns, &config);
+        let (reports, _others) = pipeline::analyse_connections(conns, &config);
         clock.lap("analyse connections (tcp + kafka)", false);
-        drop(conns);
-        clock.lap("drop connections", true);
         let knowledge = Knowledge::gather(&reports, &config.topic_map);
         clock.lap("gather knowledge", true);
         let origin = Origin { file_index: 0 };

@@ -418,7 +418,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let (reports, _) = pipeline::analyse_connections(&conns, &config);
+        let (reports, _) = pipeline::analyse_connections(conns, &config);
         assert!(reports.iter().all(|r| r.verdict == kafka::Verdict::Kafka));
         let knowledge = Knowledge::gather(&reports, &TopicMap::new());
         (reports, knowledge)

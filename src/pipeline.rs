@@ -96,35 +96,88 @@ pub fn process_capture_into(
     if let Some(p) = &config.progress {
         p.set_message(format!("{} TCP connections; analysing", conns.len()));
     }
-    let (reports, others) = analyse_connections(&conns, config);
-    summary.other_connections += (conns.len() - reports.len() - others.len()) as u64;
+    let connections = conns.len();
+    let (reports, others) = analyse_connections(conns, config);
+    summary.other_connections += (connections - reports.len() - others.len()) as u64;
     for verdict in others {
         summary.count_verdict(verdict);
     }
-    drop(conns);
     let knowledge = Knowledge::gather(&reports, &config.topic_map);
     let origin = Origin { file_index };
-    for window in reports.chunks(SPAN_WINDOW) {
-        let selected: Vec<Selected> = window
+    let build = |window: &[ConnectionReport], buffers: Vec<JsonOut>| -> Vec<Selected> {
+        window
             .par_iter()
-            .map(|report| connection_spans(report, origin, config, &knowledge))
-            .collect();
-        for (report, sel) in window.iter().zip(selected) {
-            summary.add_connection(report, &knowledge);
-            summary.filtered_out += sel.filtered;
-            summary.emitted += sel.kept;
-            summary.spans += sel.spans.len() as u64;
-            summary.latency.merge(sel.latency);
-            for span in sel.spans.spans() {
-                emit(span).map_err(ProcessError::Output)?;
+            .zip(buffers)
+            .map(|(report, buffer)| connection_spans(report, buffer, origin, config, &knowledge))
+            .collect()
+    };
+    // Window k is written on this thread while the pool builds window k + 1; the
+    // buffers of a written window are reused for the next one built.
+    let mut windows = reports.chunks(SPAN_WINDOW);
+    let mut spare: Vec<JsonOut> = Vec::new();
+    let mut current = windows
+        .next()
+        .map(|w| (w, build(w, buffers_for(w, &mut spare))));
+    while let Some((window, selected)) = current.take() {
+        let next_window = windows.next();
+        let next_buffers = next_window.map(|w| buffers_for(w, &mut spare));
+        let mut next = None;
+        let mut written = Ok(Vec::new());
+        rayon::in_place_scope(|scope| {
+            if let (Some(w), Some(buffers)) = (next_window, next_buffers) {
+                let next = &mut next;
+                let build = &build;
+                scope.spawn(move |_| *next = Some((w, build(w, buffers))));
             }
-        }
+            written = write_window(window, selected, &knowledge, summary, emit);
+        });
+        spare.extend(written.map_err(ProcessError::Output)?);
+        current = next;
     }
     if let Some(p) = &config.progress {
         p.set_position(p.position().max(bytes.len() as u64));
         p.set_message(format!("{} exchanges", summary.exchanges.total));
     }
     Ok(())
+}
+
+/// Largest buffer kept for reuse once its window is written; bigger ones (a
+/// connection with very many spans) are freed.
+const SPARE_BUFFER_MAX: usize = 4 << 20;
+
+/// One empty span buffer per connection of `window`, reusing spare ones.
+fn buffers_for(window: &[ConnectionReport], spare: &mut Vec<JsonOut>) -> Vec<JsonOut> {
+    let mut buffers: Vec<JsonOut> = spare.drain(..spare.len().min(window.len())).collect();
+    buffers.resize_with(window.len(), JsonOut::new);
+    buffers
+}
+
+/// Counts a built window into `summary` and hands its spans to `emit`, in order;
+/// returns the emptied buffers.
+fn write_window(
+    window: &[ConnectionReport],
+    selected: Vec<Selected>,
+    knowledge: &Knowledge,
+    summary: &mut Summary,
+    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<Vec<JsonOut>> {
+    let mut buffers = Vec::with_capacity(selected.len());
+    for (report, sel) in window.iter().zip(selected) {
+        summary.add_connection(report, knowledge);
+        summary.filtered_out += sel.filtered;
+        summary.emitted += sel.kept;
+        summary.spans += sel.spans.len() as u64;
+        summary.latency.merge(sel.latency);
+        for span in sel.spans.spans() {
+            emit(span)?;
+        }
+        let mut buffer = sel.spans;
+        if buffer.buf.capacity() <= SPARE_BUFFER_MAX {
+            buffer.clear();
+            buffers.push(buffer);
+        }
+    }
+    Ok(buffers)
 }
 
 /// The sequential pass: reads every packet and groups TCP segments by connection.
@@ -271,21 +324,24 @@ pub fn read_in_parts<'a>(
 }
 
 /// The parallel pass: analyses every connection worth it, in input order. Each
-/// worker gets its own clone of the decompression limits (sharing the budget).
+/// worker gets its own clone of the decompression limits (sharing the budget). Each
+/// connection's segments are freed as soon as it is analysed, so the segments and the
+/// reports are never all in memory at once.
 pub fn analyse_connections(
-    conns: &[Connection<'_>],
+    conns: Vec<Connection<'_>>,
     config: &PipelineConfig,
 ) -> (Vec<ConnectionReport>, Vec<Verdict>) {
     // Only Kafka connections keep their full report; the others shrink to their
     // verdict at once, so a capture of many non-Kafka connections (scans, refused
     // connects) costs little memory.
     let analysed: Vec<Result<Box<ConnectionReport>, Verdict>> = conns
-        .par_iter()
+        .into_par_iter()
         .filter(|c| kafka::worth_analysing(c, &config.kafka))
         .map_init(
             || config.limits.clone(),
             |limits, conn| {
-                let report = kafka::analyse(conn, &config.kafka, limits);
+                let report = kafka::analyse(&conn, &config.kafka, limits);
+                drop(conn);
                 match report.verdict {
                     Verdict::Kafka => Ok(Box::new(report)),
                     other => Err(other),
@@ -329,12 +385,13 @@ pub fn selected(
 /// and dropped.
 fn connection_spans(
     report: &ConnectionReport,
+    buffer: JsonOut,
     origin: Origin,
     config: &PipelineConfig,
     knowledge: &Knowledge,
 ) -> Selected {
     let mut sel = Selected {
-        spans: JsonOut::new(),
+        spans: buffer,
         kept: 0,
         filtered: 0,
         latency: LatencyStats::default(),

@@ -232,7 +232,7 @@ fn direct_json_equals_the_serde_serialisation_on_every_capture() {
         let bytes = std::fs::read(&path).unwrap();
         let mut summary = Summary::default();
         let conns = read_connections(&bytes, &mut summary).unwrap();
-        let (reports, _) = analyse_connections(&conns, &PipelineConfig::default());
+        let (reports, _) = analyse_connections(conns, &PipelineConfig::default());
         let knowledge = Knowledge::gather(&reports, &TopicMap::default());
         for (phase_spans, parent_from_records) in [(false, false), (true, true)] {
             let config = SpanConfig {
