@@ -365,12 +365,57 @@ fn bench_pipeline(c: &mut Criterion) {
     g.finish();
 }
 
+/// One connection of `n` ApiVersions exchanges, one segment each way per exchange,
+/// crafted with the test kit.
+fn long_connection(n: usize) -> Vec<u8> {
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+    use kapture::testkit::{Conversation, Side, merge, pcap, request_frame, response_frame};
+    let mut c = Conversation::new(40_000, 9092, 1_000, 5_000);
+    c.handshake(1_000_000_000, 1_000_001_000, 1_000_002_000);
+    let mut t = 1_000_010_000;
+    for i in 0..n {
+        let id = i as i32;
+        let req = request_frame(18, 3, id, Some("x"), &ApiVersionsRequest::default());
+        c.send(Side::Client, t, &req);
+        c.send(
+            Side::Broker,
+            t + 1_000,
+            &response_frame(18, 3, id, &ApiVersionsResponse::default()),
+        );
+        t += 5_000;
+    }
+    pcap(&merge(&[&c]))
+}
+
+/// The Kafka layer on one long-lived connection, at two lengths: the time per
+/// exchange must not grow with the connection (it once did, walking the rest of the
+/// stream for every frame).
+fn bench_long_connection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("long connection");
+    let config = PipelineConfig::default();
+    for n in [5_000, 40_000] {
+        let bytes = long_connection(n);
+        let conns = connections(&bytes);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("kafka::analyse, {n} exchanges"), |b| {
+            b.iter(|| {
+                let mut limits = config.limits.clone();
+                kafka::analyse(&conns[0], &config.kafka, &mut limits)
+                    .exchanges
+                    .len()
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = stages;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = bench_reassembly, bench_framing, bench_header, bench_bodies, bench_spans, bench_pipeline
+    targets = bench_reassembly, bench_framing, bench_header, bench_bodies, bench_spans, bench_pipeline,
+        bench_long_connection
 }
 criterion_main!(stages);

@@ -397,14 +397,24 @@ impl<'a> Stream<'a> {
 
     /// How many bytes from `offset` on were captured without a hole.
     pub fn contiguous_len(&self, offset: u64) -> u64 {
+        self.contiguous_len_upto(offset, u64::MAX)
+    }
+
+    /// [`Stream::contiguous_len`], looking no further than `limit` bytes: callers
+    /// that need a few bytes must not walk the rest of a long stream for each frame.
+    pub fn contiguous_len_upto(&self, offset: u64, limit: u64) -> u64 {
         let Some(mut i) = self.chunk_at(offset) else {
             return 0;
         };
         loop {
             let c = &self.chunks[i];
+            let have = c.end() - offset;
+            if have >= limit {
+                return limit;
+            }
             match self.chunks.get(i + 1) {
                 Some(n) if n.offset == c.end() => i += 1,
-                _ => return c.end() - offset,
+                _ => return have,
             }
         }
     }

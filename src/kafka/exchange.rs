@@ -124,7 +124,7 @@ pub fn read_request_header<T>(
     len: u64,
     then: impl FnOnce(Result<header::RequestHeader<'_>, HeaderError>) -> T,
 ) -> Option<T> {
-    let captured = stream.contiguous_len(body).min(len) as usize;
+    let captured = stream.contiguous_len_upto(body, len) as usize;
     let mut want = HEAD_PEEK.min(captured);
     loop {
         let bytes = stream.bytes(body, want)?;
@@ -181,7 +181,7 @@ impl FrameValidator for RequestValidator {
 /// Reads `acks` from the start of a Produce request body.
 fn produce_acks(stream: &Stream<'_>, req: &Request) -> Option<i16> {
     let body = req.span.body_offset() + req.header_len;
-    let avail = stream.contiguous_len(body).min(64) as usize;
+    let avail = stream.contiguous_len_upto(body, 64) as usize;
     let b = stream.bytes(body, avail)?;
     let mut pos = 0usize;
     if req.api_version >= 3 {

@@ -241,7 +241,7 @@ fn body_bytes<'a>(
     if let Some(b) = stream.bytes(start, len as usize) {
         return Some((b, false));
     }
-    let have = stream.contiguous_len(start).min(len);
+    let have = stream.contiguous_len_upto(start, len);
     stream.bytes(start, have as usize).map(|b| (b, true))
 }
 
@@ -255,7 +255,7 @@ fn response_header_len(
     let hv = api::info(api_key)?.response_header_version(version);
     let b = stream.bytes(
         span.body_offset(),
-        stream.contiguous_len(span.body_offset()).min(64) as usize,
+        stream.contiguous_len_upto(span.body_offset(), 64) as usize,
     )?;
     header::parse_response_header(&b, hv)
         .ok()
