@@ -444,6 +444,38 @@ impl<'a> Stream<'a> {
         true
     }
 
+    /// The bytes `[offset, offset + len)` when one chunk holds them all.
+    pub fn borrow(&self, offset: u64, len: usize) -> Option<&'a [u8]> {
+        let c = self.chunks[self.chunk_at(offset)?];
+        let from = (offset - c.offset) as usize;
+        c.data.get(from..from.checked_add(len)?)
+    }
+
+    /// Appends the bytes `[offset, offset + len)` to `out`; false (and `out` left with
+    /// what was appended) when any of them was not captured.
+    pub fn append_to(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> bool {
+        let Some(mut i) = self.chunk_at(offset) else {
+            return len == 0;
+        };
+        out.reserve(len);
+        let mut pos = offset;
+        let end = offset + len as u64;
+        while pos < end {
+            let Some(c) = self.chunks.get(i) else {
+                return false;
+            };
+            if c.offset > pos {
+                return false;
+            }
+            let from = (pos - c.offset) as usize;
+            let take = ((c.end() - pos).min(end - pos)) as usize;
+            out.extend_from_slice(&c.data[from..from + take]);
+            pos += take as u64;
+            i += 1;
+        }
+        true
+    }
+
     /// The bytes `[offset, offset + len)`: borrowed when one chunk holds them all,
     /// copied otherwise; `None` when any byte was not captured.
     pub fn bytes(&self, offset: u64, len: usize) -> Option<std::borrow::Cow<'a, [u8]>> {

@@ -3,7 +3,7 @@
 //! and Fetch, trace contexts found in record headers, and the knowledge other
 //! exchanges need (Metadata's topic ids, the consumer group a client joined).
 
-use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -229,20 +229,46 @@ fn group_api(api_key: i16) -> bool {
     matches!(api_key, 8 | 11 | 12 | 13 | 14 | 68)
 }
 
-/// The body bytes of a frame: all of them when captured, else the captured prefix
-/// (and `true`).
-fn body_bytes<'a>(
-    stream: &Stream<'a>,
+/// Largest copy buffer a worker keeps between bodies; a bigger body's buffer is freed
+/// after use.
+const SCRATCH_KEEP: usize = 16 << 20;
+
+thread_local! {
+    /// Bodies that arrived in several packets are copied here to be decoded: one
+    /// buffer per worker thread, reused, so no body costs a fresh (zeroed, faulted-in)
+    /// allocation.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `decode` with the body bytes of a frame (all of them when captured, else the
+/// captured prefix, with `true`): borrowed from the capture when one packet carried
+/// them, else copied into the worker's scratch buffer.
+fn with_body<R>(
+    stream: &Stream<'_>,
     span: &FrameSpan,
     header_len: u64,
-) -> Option<(Cow<'a, [u8]>, bool)> {
+    decode: impl FnOnce(&[u8], bool) -> R,
+) -> Option<R> {
     let start = span.body_offset() + header_len;
     let len = span.end().checked_sub(start)?;
-    if let Some(b) = stream.bytes(start, len as usize) {
-        return Some((b, false));
-    }
     let have = stream.contiguous_len_upto(start, len);
-    stream.bytes(start, have as usize).map(|b| (b, true))
+    let cut = have < len;
+    if let Some(bytes) = stream.borrow(start, have as usize) {
+        return Some(decode(bytes, cut));
+    }
+    if have == 0 {
+        // Not one byte of the body was captured.
+        return None;
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let copied = stream.append_to(start, have as usize, buf);
+        let result = copied.then(|| decode(buf, cut));
+        if buf.capacity() > SCRATCH_KEEP {
+            *buf = Vec::new();
+        }
+        result
+    })
 }
 
 /// Response header length for this request's key and version.
@@ -286,19 +312,18 @@ pub fn decode(
     if !has_body_facts(req.api_key) {
         return facts;
     }
-    let request = body_bytes(to_broker, &req.span, req.header_len);
-    if let Some((bytes, cut)) = &request {
-        facts.request_cut = *cut;
+    with_body(to_broker, &req.span, req.header_len, |bytes, cut| {
+        facts.request_cut = cut;
         decode_request(
             &mut facts,
             req.api_key,
             req.api_version,
             bytes,
-            *cut,
+            cut,
             options,
             limits,
         );
-    }
+    });
     let Some(resp) = &ex.response else {
         return facts;
     };
@@ -306,18 +331,18 @@ pub fn decode(
     else {
         return facts;
     };
-    if let Some((bytes, cut)) = body_bytes(to_client, &resp.span, hlen) {
+    with_body(to_client, &resp.span, hlen, |bytes, cut| {
         facts.response_cut = cut;
         decode_response(
             &mut facts,
             req.api_key,
             req.api_version,
-            &bytes,
+            bytes,
             cut,
             options,
             limits,
         );
-    }
+    });
     facts
 }
 
