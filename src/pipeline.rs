@@ -112,24 +112,34 @@ pub fn process_capture_into(
             .collect()
     };
     // Window k is written on this thread while the pool builds window k + 1; the
-    // buffers of a written window are reused for the next one built.
-    let mut windows = reports.chunks(SPAN_WINDOW);
+    // buffers of a written window are reused for the next one built, and its reports
+    // are freed here, off the pool.
+    let mut reports = reports.into_iter();
+    let mut take_window = || -> Option<Vec<ConnectionReport>> {
+        let window: Vec<ConnectionReport> = reports.by_ref().take(SPAN_WINDOW).collect();
+        (!window.is_empty()).then_some(window)
+    };
     let mut spare: Vec<JsonOut> = Vec::new();
-    let mut current = windows
-        .next()
-        .map(|w| (w, build(w, buffers_for(w, &mut spare))));
+    let mut current = take_window().map(|w| {
+        let selected = build(&w, buffers_for(&w, &mut spare));
+        (w, selected)
+    });
     while let Some((window, selected)) = current.take() {
-        let next_window = windows.next();
-        let next_buffers = next_window.map(|w| buffers_for(w, &mut spare));
+        let next_window = take_window();
+        let next_buffers = next_window.as_ref().map(|w| buffers_for(w, &mut spare));
         let mut next = None;
         let mut written = Ok(Vec::new());
         rayon::in_place_scope(|scope| {
             if let (Some(w), Some(buffers)) = (next_window, next_buffers) {
                 let next = &mut next;
                 let build = &build;
-                scope.spawn(move |_| *next = Some((w, build(w, buffers))));
+                scope.spawn(move |_| {
+                    let selected = build(&w, buffers);
+                    *next = Some((w, selected));
+                });
             }
-            written = write_window(window, selected, &knowledge, summary, emit);
+            written = write_window(&window, selected, &knowledge, summary, emit);
+            drop(window);
         });
         spare.extend(written.map_err(ProcessError::Output)?);
         current = next;
