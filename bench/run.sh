@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--size 1G] [--runs 5] [--seed 1] [--file PATH] [--out DIR]
 #                [--tshark-runs 1] [--no-tshark] [--no-stdin] [--nice N]
+#                [--spans-dir DIR]
 #
 # --nice -20 (root) runs every measured process at that niceness (and in a session
 # of its own with that niceness, see below), so that other work on a shared machine
@@ -12,8 +13,11 @@
 # examples/gen_bench.rs unless it already exists (same size and seed give the same
 # file), warms the page cache, then measures every case --runs times (median),
 # round-robin so that load from other processes hits every case alike:
-#   kapture FILE -o OUT/spans.jsonl      default threads (one per core)
+#   kapture FILE -o SPANS/spans.jsonl    default threads (one per core)
 #   kapture -j 1 / -j 2                  the same with 1 and 2 worker threads
+#   kapture FILE -o /dev/null            the same work, no output written
+#   cat spans.jsonl > SPANS/copy.jsonl   writing the output alone (its cost in the
+#                                        kernel: page cache, file system)
 #   slice_ceiling --threads 1 / 2        read + slice to TCP payload, nothing more
 #   cat FILE | kapture - -o ...          stdin streaming (memory)
 #   tshark -2 -n -r FILE -d tcp.port==9092,kafka -T fields -e kafka.correlation_id
@@ -23,12 +27,17 @@
 # Wall time is measured around each process; peak RSS comes from /usr/bin/time
 # (includes the mapped capture's pages), peak RssAnon / RssFile from sampling
 # /proc/PID/status every 10 ms (RssAnon = memory that is not the file mapping).
+# SPANS (--spans-dir) defaults to /dev/shm: on a VM whose disk writeback throttles
+# writers (dirty-page limits), writing 285 MB to an ext4 file costs from 0.2 s to 2 s
+# depending on what earlier runs left dirty, which would swamp every other figure.
+# Each run writes a fresh file, deleted after the run.
 # Results: OUT/results.tsv (one line per run), OUT/report.md (the table and ratios).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SIZE=1G RUNS=5 SEED=1 FILE="" OUT=/tmp/kapture-bench TSHARK_RUNS=1 TSHARK=1 STDIN=1 NICE=0
+SPANS_DIR=""
 TRIXIE=${TRIXIE:-/opt/trixie}
 ORIG_ARGS=("$@")
 while [ $# -gt 0 ]; do
@@ -42,7 +51,8 @@ while [ $# -gt 0 ]; do
         --no-tshark) TSHARK=0; shift ;;
         --no-stdin) STDIN=0; shift ;;
         --nice) NICE=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$ROOT/bench/run.sh"; exit 0 ;;
+        --spans-dir) SPANS_DIR=$2; shift 2 ;;
+        -h|--help) sed -n '2,34p' "$ROOT/bench/run.sh"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +67,10 @@ if [ "$NICE" != 0 ] && [ -z "${KAPTURE_BENCH_SESSION:-}" ] \
 fi
 mkdir -p "$OUT"
 [ -n "$FILE" ] || FILE=/tmp/kapture-bench-$SIZE-seed$SEED.pcap
+if [ -z "$SPANS_DIR" ]; then
+    if [ -w /dev/shm ]; then SPANS_DIR=/dev/shm/kapture-bench-$$; else SPANS_DIR=$OUT; fi
+fi
+mkdir -p "$SPANS_DIR"
 
 echo "== build"
 cargo build --release --quiet --bin kapture --example gen_bench --example slice_ceiling
@@ -164,21 +178,26 @@ EXCH=$(jq .exchanges.found "$OUT/summary.json")
 echo "  $PACKETS packets, $CONNS TCP connections, $EXCH exchanges, $SPANS spans (default --api produce,fetch), spans file $(stat -c %s "$OUT/spans.jsonl") bytes"
 
 echo "== measure ($RUNS rounds; each round runs every case once, so load changes hit all alike)"
-CASES=(kapture kapture-j1 kapture-j2 ceiling-1t ceiling-2t)
+CASES=(kapture kapture-j1 kapture-j2 kapture-devnull write-only ceiling-1t ceiling-2t)
+RUN_SPANS=$SPANS_DIR/run.jsonl
 declare -A CMD=(
-    [kapture]="exec '$KAPTURE' '$FILE' -o '$OUT/spans.jsonl'"
-    [kapture-j1]="exec '$KAPTURE' '$FILE' -j 1 -o '$OUT/spans.jsonl'"
-    [kapture-j2]="exec '$KAPTURE' '$FILE' -j 2 -o '$OUT/spans.jsonl'"
+    [kapture]="exec '$KAPTURE' '$FILE' -o '$RUN_SPANS'"
+    [kapture-j1]="exec '$KAPTURE' '$FILE' -j 1 -o '$RUN_SPANS'"
+    [kapture-j2]="exec '$KAPTURE' '$FILE' -j 2 -o '$RUN_SPANS'"
+    [kapture-devnull]="exec '$KAPTURE' '$FILE' -o /dev/null"
+    [write-only]="exec cat '$OUT/spans.jsonl' > '$RUN_SPANS'"
     [ceiling-1t]="exec '$CEIL' '$FILE' --threads 1 > /dev/null"
     [ceiling-2t]="exec '$CEIL' '$FILE' --threads 2 > /dev/null"
-    [kapture-stdin]="exec '$KAPTURE' - -o '$OUT/spans-stdin.jsonl' < <(cat '$FILE')"
+    [kapture-stdin]="exec '$KAPTURE' - -o '$RUN_SPANS' < <(cat '$FILE')"
 )
 [ $STDIN = 0 ] || CASES+=(kapture-stdin)
 for ((round = 1; round <= RUNS; round++)); do
     for c in "${CASES[@]}"; do
         measure "$c" 1 bash -c "${CMD[$c]}"
+        rm -f "$RUN_SPANS"
     done
 done
+[ "$SPANS_DIR" = "$OUT" ] || rmdir "$SPANS_DIR" 2>/dev/null || true
 TSHARK_NOTE=""
 if [ $TSHARK = 0 ]; then
     TSHARK_NOTE="tshark skipped (--no-tshark)"
@@ -198,7 +217,7 @@ fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
 
 # Medians per label and the report.
-awk -F'\t' -v bytes="$BYTES" -v packets="$PACKETS" -v spans="$SPANS" \
+awk -F'\t' -v bytes="$BYTES" -v packets="$PACKETS" -v spans="$SPANS" -v obytes="$(stat -c %s "$OUT/spans.jsonl")" \
     -v file="$FILE" -v tnote="$TSHARK_NOTE" '
 function median(arr, n,    i, j, t) {
     for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
@@ -233,6 +252,8 @@ END {
     if ("ceiling-1t" in cpu) printf "- by CPU time (user + sys; less sensitive to other load): ceiling 1 thread / kapture -j 1: %.1f%%\n", 100 * cpu["ceiling-1t"] / cpu["kapture-j1"]
     printf "- kapture 2 threads / 1 thread: %.2fx\n", wall["kapture-j1"] / wall["kapture-j2"]
     if ("ceiling-2t" in wall) printf "- ceiling 2 threads / 1 thread: %.2fx\n", wall["ceiling-1t"] / wall["ceiling-2t"]
+    if ("kapture-devnull" in wall) printf "- kapture without writing its output (-o /dev/null) / slicing ceiling 1 thread: %.1f%%\n", 100 * wall["ceiling-1t"] / wall["kapture-devnull"]
+    if ("write-only" in wall) printf "- writing the %.0f MB output alone (cat to the spans directory): %.3f s, %.0f%% of kapture'"'"'s wall time\n", obytes / 1e6, wall["write-only"], 100 * wall["write-only"] / wall["kapture"]
     if ("tshark" in wall) printf "- kapture / tshark: %.1fx faster (tshark %.0f MB/s, peak RSS %.0f MB)\n", wall["tshark"] / wall["kapture"], mb / wall["tshark"], rss["tshark"] / 1024
     else printf "- %s\n", tnote
     printf "- kapture peak RSS / capture size: %.1f%% with the file mapping, %.1f%% without (anon)\n", 100 * rss["kapture"] * 1024 / bytes, 100 * anon["kapture"] * 1024 / bytes
