@@ -114,38 +114,83 @@ pub struct PartRead {
     pub damaged: bool,
 }
 
-/// Splits a legacy pcap into at most `n` parts at record boundaries, for reading on
-/// several threads. `None` for pcapng and for files not worth splitting.
+/// Splits a capture into at most `n` parts at record (pcap) or block (pcapng)
+/// boundaries, for reading on several threads. `None` for files not worth splitting,
+/// and for pcapng files whose first packet cannot be reached cleanly.
 ///
 /// A boundary is found by looking, from a byte position, for the first offset where a
-/// chain of plausible record headers starts: a guess, which the reader checks. The
-/// part before it must end exactly there ([`PartRead::end`]); when it does, the
-/// boundary is a real one (the earlier part started on one and read whole records).
-pub fn pcap_parts(bytes: &[u8], n: usize) -> Option<Vec<std::ops::Range<usize>>> {
+/// chain of plausible record headers (pcap) or blocks (pcapng: both length fields
+/// agree) starts: a guess, which the reader checks. The part before it must end
+/// exactly there ([`PartRead::end`]); when it does, the boundary is a real one (the
+/// earlier part started on one and read whole records).
+///
+/// The first part starts at the first record (pcap) or at the first packet block
+/// (pcapng, after the section header and interface descriptions).
+pub fn split_into_parts(bytes: &[u8], n: usize) -> Option<Vec<std::ops::Range<usize>>> {
     let magic = *bytes.first_chunk::<4>()?;
-    let header = legacy::Header::parse(bytes, magic).ok()??;
-    if n < 2 || bytes.len() < legacy::HEADER_LEN + n * legacy::MIN_PART {
+    if n < 2 || bytes.len() < n * MIN_PART {
         return None;
     }
-    let first_sec = header.endian.u32(bytes, legacy::HEADER_LEN)?;
-    let mut cuts = vec![legacy::HEADER_LEN];
-    for k in 1..n {
-        let from = (bytes.len() / n * k).max(*cuts.last()?);
-        cuts.push(legacy::resync(bytes, &header, from, first_sec)?);
+    let mut cuts = Vec::with_capacity(n + 1);
+    if magic == PCAPNG_SHB.to_le_bytes() {
+        let (reader, first) = pcapng::prelude(bytes)?;
+        cuts.push(first);
+        for k in 1..n {
+            let from = (bytes.len() / n * k).max(*cuts.last()?);
+            cuts.push(pcapng::resync(bytes, reader.endian, from)?);
+        }
+    } else {
+        let header = legacy::Header::parse(bytes, magic).ok()??;
+        let first_sec = header.endian.u32(bytes, legacy::HEADER_LEN)?;
+        cuts.push(legacy::HEADER_LEN);
+        for k in 1..n {
+            let from = (bytes.len() / n * k).max(*cuts.last()?);
+            cuts.push(legacy::resync(bytes, &header, from, first_sec)?);
+        }
     }
     cuts.push(bytes.len());
     cuts.dedup();
     Some(cuts.windows(2).map(|w| w[0]..w[1]).collect())
 }
 
-/// Calls `f` for every record of a legacy pcap that starts in `part` (a range from
-/// [`pcap_parts`]), numbering packets from 1. `None` if `bytes` is no legacy pcap.
+/// Where the first part of a capture read in parts must start: the first record of
+/// a pcap, the first packet block of a pcapng. `None` when it cannot be read in parts.
+pub fn first_part_start(bytes: &[u8]) -> Option<usize> {
+    let magic = *bytes.first_chunk::<4>()?;
+    if magic == PCAPNG_SHB.to_le_bytes() {
+        return pcapng::prelude(bytes).map(|(_, first)| first);
+    }
+    legacy::Header::parse(bytes, magic).ok()??;
+    Some(legacy::HEADER_LEN)
+}
+
+/// Smallest part worth a thread of its own.
+const MIN_PART: usize = 16 << 20;
+
+/// Calls `f` for every record or packet block that starts in `part` (a range from
+/// [`split_into_parts`]), numbering packets from 1. `None` if `bytes` is no capture
+/// that can be read in parts.
+///
+/// A pcapng part is read with the interfaces the file describes before its first
+/// packet; a section header or interface description inside a part, or a simple
+/// packet block before any timestamp in a part after the first, makes the part
+/// [`PartRead::damaged`], so that the file is read in one pass instead.
 pub fn for_each_packet_in_part<'a>(
     bytes: &'a [u8],
     part: std::ops::Range<usize>,
     mut f: impl FnMut(Packet<'a>),
 ) -> Option<PartRead> {
     let magic = *bytes.first_chunk::<4>()?;
+    if magic == PCAPNG_SHB.to_le_bytes() {
+        let (reader, first) = pcapng::prelude(bytes)?;
+        return Some(pcapng::read_part(
+            bytes,
+            reader,
+            part.start == first,
+            part,
+            &mut f,
+        ));
+    }
     let header = legacy::Header::parse(bytes, magic).ok()??;
     Some(legacy::read_part(bytes, &header, part, &mut f))
 }
@@ -278,8 +323,6 @@ mod legacy {
     use super::{CaptureError, CaptureFormat, Damage, Endian, Packet, ReadReport};
 
     pub(super) const HEADER_LEN: usize = 24;
-    /// Smallest part worth a thread of its own.
-    pub(super) const MIN_PART: usize = 16 << 20;
     /// Record headers that must look right in a row for an offset to count as a
     /// record boundary.
     const CHAIN: usize = 16;
@@ -540,8 +583,8 @@ mod pcapng {
     }
 
     /// The reading state: the current section's byte order and interfaces.
-    struct Reader {
-        endian: Endian,
+    pub(super) struct Reader {
+        pub(super) endian: Endian,
         interfaces: Vec<Interface>,
         /// SPBs carry no timestamp and reuse the previous packet's.
         last_ts_ns: i64,
@@ -582,6 +625,92 @@ mod pcapng {
             }
         }
         Ok(report)
+    }
+
+    /// Blocks that must look right in a row for an offset to count as a block
+    /// boundary.
+    const CHAIN: usize = 16;
+    /// How far past a cut point a boundary is looked for before giving up.
+    const RESYNC_WINDOW: usize = 4 << 20;
+
+    /// Reads the blocks before the first packet block (section header, interface
+    /// descriptions, others): the reader's state there, and the packet block's offset.
+    /// `None` when that prelude is damaged or there is no packet.
+    pub(super) fn prelude(bytes: &[u8]) -> Option<(Reader, usize)> {
+        let mut reader = Reader {
+            endian: Endian::Little,
+            interfaces: Vec::new(),
+            last_ts_ns: 0,
+        };
+        let mut report = ReadReport::new(CaptureFormat::Pcapng);
+        let mut offset = 0usize;
+        loop {
+            let b = frame(bytes.get(offset..)?, reader.endian).ok()?;
+            if matches!(b.kind, EPB | PB | SPB) {
+                return Some((reader, offset));
+            }
+            reader.block(&b, &mut report, &mut |_| {}).ok()?;
+            offset = offset.checked_add(b.len)?;
+        }
+    }
+
+    /// Reads the blocks that start in `part`; see [`super::for_each_packet_in_part`].
+    pub(super) fn read_part<'a>(
+        bytes: &'a [u8],
+        mut reader: Reader,
+        first_part: bool,
+        part: std::ops::Range<usize>,
+        f: &mut impl FnMut(Packet<'a>),
+    ) -> super::PartRead {
+        let mut report = ReadReport::new(CaptureFormat::Pcapng);
+        let mut offset = part.start;
+        let mut damaged = false;
+        // A simple packet block takes the previous packet's time: unknown at the
+        // start of a later part.
+        let mut have_ts = first_part;
+        while offset < part.end {
+            let Some(Ok(b)) = bytes.get(offset..).map(|rest| frame(rest, reader.endian)) else {
+                damaged = true;
+                break;
+            };
+            let unknowable = matches!(b.kind, SHB | IDB) || (b.kind == SPB && !have_ts);
+            if unknowable || reader.block(&b, &mut report, f).is_err() {
+                damaged = true;
+                break;
+            }
+            have_ts |= matches!(b.kind, EPB | PB);
+            offset = offset.saturating_add(b.len);
+        }
+        super::PartRead {
+            packets: report.packets,
+            end: offset,
+            damaged,
+        }
+    }
+
+    /// The first 4-byte-aligned offset at or after `from` (within
+    /// [`RESYNC_WINDOW`]) where [`CHAIN`] well-framed blocks start, or the end of the
+    /// file comes first. Blocks are multiples of 4 bytes, so every block of a file
+    /// starts on a multiple of 4.
+    pub(super) fn resync(bytes: &[u8], endian: Endian, from: usize) -> Option<usize> {
+        let from = from.checked_next_multiple_of(4)?;
+        let last = from.saturating_add(RESYNC_WINDOW).min(bytes.len());
+        (from..=last)
+            .step_by(4)
+            .find(|&at| chain_at(bytes, endian, at))
+    }
+
+    fn chain_at(bytes: &[u8], endian: Endian, mut at: usize) -> bool {
+        for _ in 0..CHAIN {
+            if at == bytes.len() {
+                return true;
+            }
+            let Some(Ok(b)) = bytes.get(at..).map(|rest| frame(rest, endian)) else {
+                return false;
+            };
+            at += b.len;
+        }
+        true
     }
 
     fn first_block_error(bytes: &[u8], damage: Damage) -> CaptureError {

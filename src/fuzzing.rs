@@ -21,20 +21,20 @@ pub fn capture(data: &[u8]) {
 }
 
 /// A capture read in parts: the first four bytes pick two cut points (as offsets from
-/// the end of a pcap file header), the rest is the capture. Reading in parts must be
-/// refused, or give exactly what one pass gives.
+/// the first record or packet block), the rest is the capture. Reading in parts must
+/// be refused, or give exactly what one pass gives.
 pub fn capture_parts(data: &[u8]) {
     let Some((cuts, bytes)) = data.split_first_chunk::<4>() else {
         return;
     };
     let len = bytes.len();
-    let start = 24.min(len);
+    let start = capture::first_part_start(bytes).unwrap_or(0).min(len);
     let at = |lo: u8, hi: u8| (start + usize::from(u16::from_le_bytes([lo, hi]))).min(len);
     let mut bounds = vec![start, at(cuts[0], cuts[1]), at(cuts[2], cuts[3]), len];
     bounds.sort_unstable();
     bounds.dedup();
     let parts: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
-    let _ = capture::pcap_parts(bytes, 2);
+    let _ = capture::split_into_parts(bytes, 2);
     let mut one = Summary::default();
     let Ok(expected) = pipeline::read_connections(bytes, &mut one) else {
         return;

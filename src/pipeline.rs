@@ -208,7 +208,7 @@ pub fn read_connections_with_progress<'a>(
 ) -> Result<Vec<Connection<'a>>, CaptureError> {
     let threads = rayon::current_num_threads();
     let parts = (threads > 1)
-        .then(|| capture::pcap_parts(bytes, 2 * threads))
+        .then(|| capture::split_into_parts(bytes, 2 * threads))
         .flatten();
     let shown = progress.map(|p| p.position());
     let conns = match parts.and_then(|parts| read_in_parts(bytes, &parts, summary, progress)) {
@@ -269,7 +269,7 @@ fn read_in_one_pass<'a>(
 }
 
 /// Reads the parts of a legacy pcap in parallel (ranges of bytes that together cover
-/// it after its file header, as [`capture::pcap_parts`] makes them), each into its own
+/// it after its file header, as [`capture::split_into_parts`] makes them), each into its own
 /// connection table, and joins them. `None` when a part was damaged or did not end
 /// where the next one began, and `summary` is then untouched: the caller reads the file
 /// in one pass instead (which words any warning with the right packet numbers).
@@ -301,8 +301,9 @@ pub fn read_in_parts<'a>(
             (outcome, table.into_connections(), counts)
         })
         .collect();
-    // Each part must be whole and end where the next begins.
-    let mut expected_start = parts.first()?.start;
+    // The first part must start where one pass would, and each part must be whole
+    // and end where the next begins.
+    let mut expected_start = capture::first_part_start(bytes)?;
     for ((outcome, _, _), part) in read.iter().zip(parts) {
         let o = (*outcome)?;
         if o.damaged || part.start != expected_start {

@@ -1,7 +1,7 @@
-//! Reading a pcap in parts on several threads gives exactly what one pass gives: the
-//! same connections, with the same ids, segments and frame numbers, and the same
-//! packet counts, wherever the parts are cut; and a cut that is not a record boundary
-//! is refused rather than read wrong.
+//! Reading a capture (pcap or pcapng) in parts on several threads gives exactly what
+//! one pass gives: the same connections, with the same ids, segments and frame
+//! numbers, and the same packet counts, wherever the parts are cut; and a cut that is
+//! not a record or block boundary is refused rather than read wrong.
 
 mod common;
 
@@ -46,8 +46,24 @@ fn counts(s: &Summary) -> [u64; 8] {
     ]
 }
 
-/// Byte offsets of every record of a legacy pcap, and its record header length.
+const PCAPNG: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Byte offsets of every record of a pcap, or of every packet block of a pcapng (the
+/// test captures are little-endian).
 fn record_offsets(bytes: &[u8]) -> Vec<usize> {
+    let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    if bytes[..4] == PCAPNG {
+        assert_eq!(le32(8), 0x1A2B_3C4D, "a little-endian pcapng");
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            if matches!(le32(at), 2 | 3 | 6) {
+                offsets.push(at);
+            }
+            at += le32(at + 4) as usize;
+        }
+        return offsets;
+    }
     let header_len = if bytes[..4] == [0x34, 0xcd, 0xb2, 0xa1] {
         24
     } else {
@@ -61,28 +77,32 @@ fn record_offsets(bytes: &[u8]) -> Vec<usize> {
     offsets
 }
 
-fn legacy_captures() -> Vec<(String, Vec<u8>)> {
+/// Every capture in testdata, pcap and pcapng.
+fn captures() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("pcap") {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "pcap" && ext != "pcapng" {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
-        // By magic, not by name: editcap writes pcapng whatever the name says.
-        if bytes[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
-            continue;
-        }
         out.push((path.file_name().unwrap().to_string_lossy().into(), bytes));
     }
-    assert!(out.len() >= 12, "{}", out.len());
+    // By magic, not by name: editcap writes pcapng whatever the name says.
+    let ng = out.iter().filter(|(_, b)| b[..4] == PCAPNG).count();
+    assert!(
+        out.len() >= 15 && ng >= 2,
+        "{} captures, {ng} pcapng",
+        out.len()
+    );
     out
 }
 
 #[test]
 fn parts_cut_at_any_record_boundaries_read_as_one_pass() {
     let mut splits = 0;
-    for (name, bytes) in legacy_captures() {
+    for (name, bytes) in captures() {
         let mut one = Summary::default();
         let expected: Vec<String> = read_connections(&bytes, &mut one)
             .unwrap()
@@ -121,7 +141,7 @@ fn parts_cut_at_any_record_boundaries_read_as_one_pass() {
 
 #[test]
 fn a_cut_inside_a_record_is_refused() {
-    for (name, bytes) in legacy_captures() {
+    for (name, bytes) in captures() {
         let offsets = record_offsets(&bytes);
         if offsets.len() < 3 {
             continue;
@@ -139,11 +159,12 @@ fn a_cut_inside_a_record_is_refused() {
     }
 }
 
-/// Repeats the records of a capture until the file is over `size` bytes.
+/// Repeats the records (or packet-bearing blocks) of a capture until the file is over
+/// `size` bytes.
 fn grown(bytes: &[u8], size: usize) -> Vec<u8> {
-    let offsets = record_offsets(bytes);
-    let records = &bytes[offsets[0]..];
-    let mut out = bytes[..offsets[0]].to_vec();
+    let first = record_offsets(bytes)[0];
+    let records = &bytes[first..];
+    let mut out = bytes[..first].to_vec();
     while out.len() < size {
         out.extend_from_slice(records);
     }
@@ -151,43 +172,64 @@ fn grown(bytes: &[u8], size: usize) -> Vec<u8> {
 }
 
 #[test]
-fn big_pcaps_are_split_where_records_start() {
-    let bytes = std::fs::read(testdata("codecs-kcat.pcap")).unwrap();
-    let big = grown(&bytes, 80 << 20);
-    let parts = capture::pcap_parts(&big, 4).expect("an 80 MiB pcap is split");
-    assert_eq!(parts.len(), 4);
-    let offsets = record_offsets(&big);
-    for p in &parts {
-        assert!(
-            offsets.binary_search(&p.start).is_ok(),
-            "{} is no record",
-            p.start
-        );
+fn big_captures_are_split_where_records_start() {
+    for name in ["codecs-kcat.pcap", "multi.pcapng"] {
+        let bytes = std::fs::read(testdata(name)).unwrap();
+        let big = grown(&bytes, 80 << 20);
+        let parts = capture::split_into_parts(&big, 4).expect("an 80 MiB capture is split");
+        assert_eq!(parts.len(), 4, "{name}");
+        let offsets = record_offsets(&big);
+        for p in &parts {
+            assert!(
+                offsets.binary_search(&p.start).is_ok(),
+                "{name}: {} is no record",
+                p.start
+            );
+        }
+        assert_eq!(parts[0].start, offsets[0]);
+        assert_eq!(parts[3].end, big.len());
+        let mut one = Summary::default();
+        let expected: Vec<String> = read_connections(&big, &mut one)
+            .unwrap()
+            .iter()
+            .map(shape)
+            .collect();
+        let mut summary = Summary::default();
+        let got: Vec<String> = read_in_parts(&big, &parts, &mut summary, None)
+            .unwrap_or_else(|| panic!("{name}: parts refused"))
+            .iter()
+            .map(shape)
+            .collect();
+        assert_eq!(got, expected, "{name}");
+        // Small files are read in one pass.
+        assert!(capture::split_into_parts(&bytes, 4).is_none());
     }
-    assert_eq!(parts[0].start, 24);
-    assert_eq!(parts[3].end, big.len());
-    let mut one = Summary::default();
-    let expected: Vec<String> = read_connections(&big, &mut one)
-        .unwrap()
-        .iter()
-        .map(shape)
-        .collect();
-    let mut summary = Summary::default();
-    let got: Vec<String> = read_in_parts(&big, &parts, &mut summary, None)
-        .unwrap()
-        .iter()
-        .map(shape)
-        .collect();
-    assert_eq!(got, expected);
-    // Small files and pcapng are read in one pass.
-    assert!(capture::pcap_parts(&bytes, 4).is_none());
-    let ng = std::fs::read(testdata("multi.pcapng")).unwrap();
-    assert!(capture::pcap_parts(&grown_ng(&ng), 4).is_none());
 }
 
-/// A pcapng padded past the size where a pcap would be split.
-fn grown_ng(bytes: &[u8]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    out.resize(80 << 20, 0);
-    out
+#[test]
+fn a_pcapng_part_holding_an_interface_description_is_refused() {
+    let bytes = std::fs::read(testdata("multi.pcapng")).unwrap();
+    let offsets = record_offsets(&bytes);
+    // Cut before the first packet: the second part then starts on a packet but the
+    // first part must start at the first packet block, not at the file's start.
+    let parts = [0..offsets[1], offsets[1]..bytes.len()];
+    let mut summary = Summary::default();
+    assert!(read_in_parts(&bytes, &parts, &mut summary, None).is_none());
+    // A file whose interfaces are described again after packets (a second section):
+    // the part that meets the new section header is refused.
+    let mut two_sections = bytes.clone();
+    two_sections.extend_from_slice(&bytes);
+    let parts = [offsets[0]..bytes.len(), bytes.len()..two_sections.len()];
+    assert!(read_in_parts(&two_sections, &parts, &mut summary, None).is_none());
+    let whole = offsets[0]..two_sections.len();
+    assert!(
+        read_in_parts(
+            &two_sections,
+            std::slice::from_ref(&whole),
+            &mut summary,
+            None
+        )
+        .is_none()
+    );
+    assert_eq!(summary.packets, 0);
 }
