@@ -6,6 +6,8 @@
 //! order) and counts everything into a [`Summary`], latency statistics of the
 //! exchanges that pass the filters included.
 
+use std::sync::mpsc;
+
 use rayon::prelude::*;
 
 use crate::capture::{self, CaptureError};
@@ -89,7 +91,7 @@ pub fn process_capture_into(
     file_index: u32,
     config: &PipelineConfig,
     summary: &mut Summary,
-    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
 ) -> Result<(), ProcessError> {
     let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())
         .map_err(ProcessError::Capture)?;
@@ -111,39 +113,45 @@ pub fn process_capture_into(
             .map(|(report, buffer)| connection_spans(report, buffer, origin, config, &knowledge))
             .collect()
     };
-    // Window k is written on this thread while the pool builds window k + 1; the
-    // buffers of a written window are reused for the next one built, and its reports
-    // are freed here, off the pool.
-    let mut reports = reports.into_iter();
-    let mut take_window = || -> Option<Vec<ConnectionReport>> {
-        let window: Vec<ConnectionReport> = reports.by_ref().take(SPAN_WINDOW).collect();
-        (!window.is_empty()).then_some(window)
-    };
-    let mut spare: Vec<JsonOut> = Vec::new();
-    let mut current = take_window().map(|w| {
-        let selected = build(&w, buffers_for(&w, &mut spare));
-        (w, selected)
-    });
-    while let Some((window, selected)) = current.take() {
-        let next_window = take_window();
-        let next_buffers = next_window.as_ref().map(|w| buffers_for(w, &mut spare));
-        let mut next = None;
-        let mut written = Ok(Vec::new());
-        rayon::in_place_scope(|scope| {
-            if let (Some(w), Some(buffers)) = (next_window, next_buffers) {
-                let next = &mut next;
-                let build = &build;
-                scope.spawn(move |_| {
-                    let selected = build(&w, buffers);
-                    *next = Some((w, selected));
-                });
+    // This thread builds window after window on the pool, without pausing; a writer
+    // thread of its own counts and writes each window in order, frees its reports,
+    // and hands the emptied span buffers back for reuse. The channel holds at most
+    // WINDOWS_AHEAD windows, which bounds memory when the output is slow.
+    let (to_writer, windows) =
+        mpsc::sync_channel::<(Vec<ConnectionReport>, Vec<Selected>)>(WINDOWS_AHEAD);
+    let (give_back, spare) = mpsc::channel::<JsonOut>();
+    let knowledge = &knowledge;
+    let counted = &mut *summary;
+    let written = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for (window, selected) in windows {
+                for buffer in write_window(&window, selected, knowledge, counted, emit)? {
+                    // The builder may have finished; then the buffer is just freed.
+                    let _ = give_back.send(buffer);
+                }
             }
-            written = write_window(&window, selected, &knowledge, summary, emit);
-            drop(window);
+            Ok(())
         });
-        spare.extend(written.map_err(ProcessError::Output)?);
-        current = next;
-    }
+        let mut reports = reports.into_iter();
+        loop {
+            let window: Vec<ConnectionReport> = reports.by_ref().take(SPAN_WINDOW).collect();
+            if window.is_empty() {
+                break;
+            }
+            let mut buffers: Vec<JsonOut> = spare.try_iter().take(window.len()).collect();
+            buffers.resize_with(window.len(), JsonOut::new);
+            let selected = build(&window, buffers);
+            if to_writer.send((window, selected)).is_err() {
+                // The writer stopped on an output error, which it returns.
+                break;
+            }
+        }
+        drop(to_writer);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    written.map_err(ProcessError::Output)?;
     if let Some(p) = &config.progress {
         p.set_position(p.position().max(bytes.len() as u64));
         p.set_message(format!("{} exchanges", summary.exchanges.total));
@@ -151,16 +159,12 @@ pub fn process_capture_into(
     Ok(())
 }
 
+/// Windows built ahead of the one being written.
+const WINDOWS_AHEAD: usize = 2;
+
 /// Largest buffer kept for reuse once its window is written; bigger ones (a
 /// connection with very many spans) are freed.
 const SPARE_BUFFER_MAX: usize = 4 << 20;
-
-/// One empty span buffer per connection of `window`, reusing spare ones.
-fn buffers_for(window: &[ConnectionReport], spare: &mut Vec<JsonOut>) -> Vec<JsonOut> {
-    let mut buffers: Vec<JsonOut> = spare.drain(..spare.len().min(window.len())).collect();
-    buffers.resize_with(window.len(), JsonOut::new);
-    buffers
-}
 
 /// Counts a built window into `summary` and hands its spans to `emit`, in order;
 /// returns the emptied buffers.
@@ -169,7 +173,7 @@ fn write_window(
     selected: Vec<Selected>,
     knowledge: &Knowledge,
     summary: &mut Summary,
-    emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
 ) -> std::io::Result<Vec<JsonOut>> {
     let mut buffers = Vec::with_capacity(selected.len());
     for (report, sel) in window.iter().zip(selected) {

@@ -104,11 +104,15 @@ impl Envelope {
     }
 }
 
-/// Groups serialised spans into lines no longer than [`MAX_LINE_BYTES`].
+/// Groups serialised spans into lines no longer than [`MAX_LINE_BYTES`], writing each
+/// span straight through to `out` (which should be buffered): a line is never held
+/// whole, since its head is known before its spans and its length is counted as it
+/// goes.
 pub struct LineWriter<W: Write> {
     out: W,
     envelope: Envelope,
-    line: Vec<u8>,
+    /// Bytes of the spans (and the commas between them) in the open line.
+    line_len: usize,
     spans_in_line: usize,
     pub lines: u64,
     pub spans: u64,
@@ -119,7 +123,7 @@ impl<W: Write> LineWriter<W> {
         LineWriter {
             out,
             envelope,
-            line: Vec::with_capacity(MAX_LINE_BYTES),
+            line_len: 0,
             spans_in_line: 0,
             lines: 0,
             spans: 0,
@@ -128,36 +132,38 @@ impl<W: Write> LineWriter<W> {
 
     /// Adds one serialised span, starting a new line when this one would grow too long.
     pub fn push(&mut self, span: &[u8]) -> io::Result<()> {
-        let needed = self.line.len() + 1 + span.len() + self.envelope.overhead();
+        let needed = self.line_len + 1 + span.len() + self.envelope.overhead();
         if self.spans_in_line > 0 && needed > MAX_LINE_BYTES {
-            self.flush_line()?;
+            self.end_line()?;
         }
-        if self.spans_in_line > 0 {
-            self.line.push(b',');
+        if self.spans_in_line == 0 {
+            self.out.write_all(&self.envelope.head)?;
+        } else {
+            self.out.write_all(b",")?;
+            self.line_len += 1;
         }
-        self.line.extend_from_slice(span);
+        self.out.write_all(span)?;
+        self.line_len += span.len();
         self.spans_in_line += 1;
         self.spans += 1;
         Ok(())
     }
 
-    fn flush_line(&mut self) -> io::Result<()> {
+    fn end_line(&mut self) -> io::Result<()> {
         if self.spans_in_line == 0 {
             return Ok(());
         }
-        self.out.write_all(&self.envelope.head)?;
-        self.out.write_all(&self.line)?;
         self.out.write_all(&self.envelope.tail)?;
         self.out.write_all(b"\n")?;
-        self.line.clear();
+        self.line_len = 0;
         self.spans_in_line = 0;
         self.lines += 1;
         Ok(())
     }
 
-    /// Writes the last line and flushes the output.
+    /// Ends the last line and flushes the output.
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_line()?;
+        self.end_line()?;
         self.out.flush()?;
         Ok(self.out)
     }
