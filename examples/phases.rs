@@ -9,8 +9,10 @@
 //!
 //! Filtering with latency statistics and span writing, done together on the workers
 //! by kapture a window of connections at a time, are timed apart here over all
-//! connections at once, so these phases hold more memory than kapture does. Phases marked `serial` run on one thread
-//! whatever `-j` says: they bound the speed-up from more threads (Amdahl).
+//! connections at once, so these phases hold more memory than kapture does. Phases
+//! marked `serial` run on one thread whatever `-j` says: they bound the speed-up from
+//! more threads (Amdahl). In kapture, the summary counts, the writing and the freeing
+//! of reports run on a writer thread of their own, beside the span building.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -90,7 +92,8 @@ fn main() {
     pool.install(|| {
         let mut summary = Summary::default();
         let conns = pipeline::read_connections(bytes, &mut summary).expect("a capture");
-        clock.lap("read packets + connection table", true);
+        // In parts, one per thread, when there is more than one (pipeline::read_in_parts).
+        clock.lap("read packets + connection table", false);
         let (reports, _others) = pipeline::analyse_connections(conns, &config);
         clock.lap("analyse connections (tcp + kafka)", false);
         let knowledge = Knowledge::gather(&reports, &config.topic_map);
