@@ -1,7 +1,9 @@
 //! Criterion micro-benchmarks of kapture's stages, each on real bytes from the captures
 //! in `testdata/`: TCP reassembly, Kafka framing, request header decoding, Produce and
-//! Fetch body decoding, span building + JSON serialisation, and the whole in-memory
-//! pipeline on one capture. Short by design (1 s warm-up, 3 s measurement each):
+//! Fetch body decoding, span building (proto structs + serde, and the direct JSON
+//! writer kapture uses), the whole in-memory pipeline on one capture, and the Kafka
+//! layer on one long crafted connection. Short by design (1 s warm-up, 3 s
+//! measurement each):
 //!
 //! ```text
 //! cargo bench --bench stages               # all, a few minutes
@@ -321,6 +323,23 @@ fn bench_spans(c: &mut Criterion) {
                         }
                     }
                     n
+                })
+            },
+        );
+        // What kapture does: the same bytes, written straight into a reused buffer.
+        g.bench_function(
+            format!("emit into JsonOut {name} ({exchanges} exchanges)"),
+            |b| {
+                let mut out = otlp::json::JsonOut::new();
+                b.iter(|| {
+                    out.clear();
+                    for r in &reports {
+                        let peers = span::Peers::of(r);
+                        for ex in &r.exchanges {
+                            span::emit(&mut out, r, &peers, ex, origin, &span_config, &knowledge);
+                        }
+                    }
+                    out.buf.len()
                 })
             },
         );
