@@ -113,19 +113,51 @@ pub fn process_capture_into(
             .map(|(report, buffer)| connection_spans(report, buffer, origin, config, &knowledge))
             .collect()
     };
-    // This thread builds window after window on the pool, without pausing; a writer
-    // thread of its own counts and writes each window in order, frees its reports,
-    // and hands the emptied span buffers back for reuse. The channel holds at most
-    // WINDOWS_AHEAD windows, which bounds memory when the output is slow.
+    if reports.len() <= SPAN_WINDOW {
+        // One window: nothing to overlap, so no writer thread to start.
+        let buffers = reports.iter().map(|_| JsonOut::new()).collect();
+        let selected = build(&reports, buffers);
+        write_window(&reports, selected, &knowledge, summary, emit)
+            .map_err(ProcessError::Output)?;
+    } else {
+        write_overlapped(reports, &build, &knowledge, summary, emit)
+            .map_err(ProcessError::Output)?;
+    }
+    if let Some(p) = &config.progress {
+        p.set_position(p.position().max(bytes.len() as u64));
+        p.set_message(format!("{} exchanges", summary.exchanges.total));
+    }
+    Ok(())
+}
+
+/// Windows built ahead of the one being written.
+const WINDOWS_AHEAD: usize = 2;
+
+/// Largest buffer kept for reuse once its window is written; bigger ones (a
+/// connection with very many spans) are freed.
+const SPARE_BUFFER_MAX: usize = 4 << 20;
+
+/// Builds the spans of a window of connections, each into the buffer given for it.
+type BuildWindow<'a> = dyn Fn(&[ConnectionReport], Vec<JsonOut>) -> Vec<Selected> + Sync + 'a;
+
+/// Builds window after window on the pool, without pausing, while a writer thread of
+/// its own counts and writes each window in order, frees its reports, and hands the
+/// emptied span buffers back for reuse. The channel holds at most [`WINDOWS_AHEAD`]
+/// windows, which bounds memory when the output is slow.
+fn write_overlapped(
+    reports: Vec<ConnectionReport>,
+    build: &BuildWindow<'_>,
+    knowledge: &Knowledge,
+    summary: &mut Summary,
+    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+) -> std::io::Result<()> {
     let (to_writer, windows) =
         mpsc::sync_channel::<(Vec<ConnectionReport>, Vec<Selected>)>(WINDOWS_AHEAD);
     let (give_back, spare) = mpsc::channel::<JsonOut>();
-    let knowledge = &knowledge;
-    let counted = &mut *summary;
-    let written = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> std::io::Result<()> {
             for (window, selected) in windows {
-                for buffer in write_window(&window, selected, knowledge, counted, emit)? {
+                for buffer in write_window(&window, selected, knowledge, summary, emit)? {
                     // The builder may have finished; then the buffer is just freed.
                     let _ = give_back.send(buffer);
                 }
@@ -150,21 +182,8 @@ pub fn process_capture_into(
         writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    });
-    written.map_err(ProcessError::Output)?;
-    if let Some(p) = &config.progress {
-        p.set_position(p.position().max(bytes.len() as u64));
-        p.set_message(format!("{} exchanges", summary.exchanges.total));
-    }
-    Ok(())
+    })
 }
-
-/// Windows built ahead of the one being written.
-const WINDOWS_AHEAD: usize = 2;
-
-/// Largest buffer kept for reuse once its window is written; bigger ones (a
-/// connection with very many spans) are freed.
-const SPARE_BUFFER_MAX: usize = 4 << 20;
 
 /// Counts a built window into `summary` and hands its spans to `emit`, in order;
 /// returns the emptied buffers.
