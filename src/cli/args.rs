@@ -82,7 +82,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME", default_value = "kapture")]
     pub service_name: String,
 
-    /// Worker threads for analysing connections [default: one per core].
+    /// Worker threads for reading the capture, analysing connections and building
+    /// spans [default: one per core]; spans are written by one more thread.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
 
