@@ -414,21 +414,12 @@ pub fn build(
     config: &SpanConfig,
     knowledge: &Knowledge,
 ) -> Span {
-    let mut out = ProtoOut::default();
     let no_phases = SpanConfig {
         phase_spans: false,
         ..config.clone()
     };
-    emit(
-        &mut out,
-        report,
-        &Peers::of(report),
-        ex,
-        origin,
-        &no_phases,
-        knowledge,
-    );
-    out.spans.pop().unwrap_or_default()
+    let mut spans = build_all(report, ex, origin, &no_phases, knowledge);
+    spans.pop().unwrap_or_default()
 }
 
 /// The exchange's span, followed by its phase spans when `config.phase_spans` asks

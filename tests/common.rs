@@ -85,6 +85,23 @@ pub fn str_attr(span: &Span, key: &str) -> Option<String> {
     }
 }
 
+/// Every capture file in testdata/ (by extension: `.pcap`, `.pcapng`), with its name,
+/// in name order.
+pub fn all_captures() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
+        let path = entry.unwrap().path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "pcap" && ext != "pcapng" {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        out.push((path.file_name().unwrap().to_string_lossy().into(), bytes));
+    }
+    out.sort();
+    out
+}
+
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }

@@ -223,13 +223,7 @@ fn direct_json_equals_the_serde_serialisation_on_every_capture() {
     use kapture::summary::Summary;
 
     let mut compared = 0;
-    for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
-        let path = entry.unwrap().path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ext != "pcap" && ext != "pcapng" {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
+    for (name, bytes) in all_captures() {
         let mut summary = Summary::default();
         let conns = read_connections(&bytes, &mut summary).unwrap();
         let (reports, _) = analyse_connections(conns, &PipelineConfig::default());
@@ -255,8 +249,7 @@ fn direct_json_equals_the_serde_serialisation_on_every_capture() {
                         assert_eq!(
                             String::from_utf8_lossy(j),
                             String::from_utf8_lossy(&reference),
-                            "{}",
-                            path.display()
+                            "{name}"
                         );
                         compared += 1;
                     }

@@ -79,16 +79,7 @@ fn record_offsets(bytes: &[u8]) -> Vec<usize> {
 
 /// Every capture in testdata, pcap and pcapng.
 fn captures() -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(root().join("testdata")).unwrap() {
-        let path = entry.unwrap().path();
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ext != "pcap" && ext != "pcapng" {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        out.push((path.file_name().unwrap().to_string_lossy().into(), bytes));
-    }
+    let out = all_captures();
     // By magic, not by name: editcap writes pcapng whatever the name says.
     let ng = out.iter().filter(|(_, b)| b[..4] == PCAPNG).count();
     assert!(
