@@ -131,22 +131,25 @@ pub fn split_into_parts(bytes: &[u8], n: usize) -> Option<Vec<std::ops::Range<us
     if n < 2 || bytes.len() < n * MIN_PART {
         return None;
     }
+    // Where the first part starts, and how to find a boundary from a byte position.
+    let (first, resync): (usize, Box<dyn Fn(usize) -> Option<usize>>) =
+        if magic == PCAPNG_SHB.to_le_bytes() {
+            let (reader, first) = pcapng::prelude(bytes)?;
+            (
+                first,
+                Box::new(move |from| pcapng::resync(bytes, reader.endian, from)),
+            )
+        } else {
+            let header = legacy::Header::parse(bytes, magic).ok()??;
+            let first_sec = header.endian.u32(bytes, legacy::HEADER_LEN)?;
+            let resync = move |from| legacy::resync(bytes, &header, from, first_sec);
+            (legacy::HEADER_LEN, Box::new(resync))
+        };
     let mut cuts = Vec::with_capacity(n + 1);
-    if magic == PCAPNG_SHB.to_le_bytes() {
-        let (reader, first) = pcapng::prelude(bytes)?;
-        cuts.push(first);
-        for k in 1..n {
-            let from = (bytes.len() / n * k).max(*cuts.last()?);
-            cuts.push(pcapng::resync(bytes, reader.endian, from)?);
-        }
-    } else {
-        let header = legacy::Header::parse(bytes, magic).ok()??;
-        let first_sec = header.endian.u32(bytes, legacy::HEADER_LEN)?;
-        cuts.push(legacy::HEADER_LEN);
-        for k in 1..n {
-            let from = (bytes.len() / n * k).max(*cuts.last()?);
-            cuts.push(legacy::resync(bytes, &header, from, first_sec)?);
-        }
+    cuts.push(first);
+    for k in 1..n {
+        let from = (bytes.len() / n * k).max(*cuts.last()?);
+        cuts.push(resync(from)?);
     }
     cuts.push(bytes.len());
     cuts.dedup();

@@ -158,7 +158,12 @@ impl<'a> ConnectionTable<'a> {
             _ => self.by_tuple.get(&key).copied(),
         };
         let slot = match known.as_ref() {
-            Some(&i) if !(is_bare_syn && (self.part || starts_over(&self.conns[i], seg))) => i,
+            Some(&i)
+                if !(is_bare_syn
+                    && (self.part || starts_over(&self.conns[i], &seg.src, seg.seq))) =>
+            {
+                i
+            }
             _ => {
                 let id = self.conns.len();
                 self.conns
@@ -202,12 +207,6 @@ impl<'a> ConnectionTable<'a> {
     }
 }
 
-/// A bare SYN on a known tuple is a retransmitted SYN unless the old connection
-/// closed, carried data, or began with another initial sequence number.
-fn starts_over(conn: &Connection<'_>, seg: &Segment<'_>) -> bool {
-    starts_over_at(conn, &seg.src, seg.seq)
-}
-
 /// Joins the connections of a capture read in parts (each part's from a
 /// [`ConnectionTable::for_part`], parts in capture order, frame numbers already made
 /// global) into what one table fed the whole capture would hold: the same
@@ -226,7 +225,7 @@ pub fn merge_parts<'a>(parts: Vec<Vec<Connection<'a>>>) -> Vec<Connection<'a>> {
                 };
                 let src = piece.ends[first.dir.index()];
                 let bare_syn = first.flags & (flags::SYN | flags::ACK) == flags::SYN;
-                !(bare_syn && starts_over_at(&conns[slot], &src, first.seq))
+                !(bare_syn && starts_over(&conns[slot], &src, first.seq))
             });
             match continues {
                 Some(slot) => conns[slot].append(piece),
@@ -241,8 +240,10 @@ pub fn merge_parts<'a>(parts: Vec<Vec<Connection<'a>>>) -> Vec<Connection<'a>> {
     conns
 }
 
-/// [`starts_over`] for a SYN from `src` with sequence number `seq`.
-fn starts_over_at(conn: &Connection<'_>, src: &Endpoint, seq: u32) -> bool {
+/// A bare SYN from `src` with sequence number `seq` on a known tuple is a
+/// retransmitted SYN unless the old connection closed, carried data, or began with
+/// another initial sequence number.
+fn starts_over(conn: &Connection<'_>, src: &Endpoint, seq: u32) -> bool {
     let dir = conn.dir_of(src);
     conn.closed.iter().any(|&c| c)
         || conn.carried_data()
@@ -479,17 +480,11 @@ impl<'a> Stream<'a> {
     /// The bytes `[offset, offset + len)`: borrowed when one chunk holds them all,
     /// copied otherwise; `None` when any byte was not captured.
     pub fn bytes(&self, offset: u64, len: usize) -> Option<std::borrow::Cow<'a, [u8]>> {
-        let i = self.chunk_at(offset)?;
-        let c = self.chunks[i];
-        let from = (offset - c.offset) as usize;
-        if c.data.len() - from >= len {
-            return Some(std::borrow::Cow::Borrowed(&c.data[from..from + len]));
+        if let Some(b) = self.borrow(offset, len) {
+            return Some(std::borrow::Cow::Borrowed(b));
         }
-        if !self.is_contiguous(offset, len as u64) {
-            return None;
-        }
-        let mut buf = vec![0; len];
-        self.read_into(offset, &mut buf)
+        let mut buf = Vec::new();
+        (self.chunk_at(offset).is_some() && self.append_to(offset, len, &mut buf))
             .then_some(std::borrow::Cow::Owned(buf))
     }
 
