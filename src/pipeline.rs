@@ -35,7 +35,7 @@ pub struct PipelineConfig {
     pub span: SpanConfig,
     /// Topic names for ids the capture may never name (`--topic-map`).
     pub topic_map: TopicMap,
-    /// Decompression limits; clones share the run-wide budget.
+    /// Decompression limits; the budget is the run's, spent in output order.
     pub limits: Limits,
     /// Build no spans (`--no-spans`): exchanges are only counted.
     pub no_spans: bool,
@@ -99,7 +99,12 @@ pub fn process_capture_into(
         p.set_message(format!("{} TCP connections; analysing", conns.len()));
     }
     let connections = conns.len();
-    let (reports, others) = analyse_connections(conns, config);
+    let budget = config
+        .limits
+        .budget_left()
+        .saturating_sub(summary.decompressed_bytes);
+    let (reports, others, used) = analyse_connections_within(conns, config, budget);
+    summary.decompressed_bytes += used;
     summary.other_connections += (connections - reports.len() - others.len()) as u64;
     for verdict in others {
         summary.count_verdict(verdict);
@@ -357,41 +362,95 @@ pub fn read_in_parts<'a>(
     Some(crate::tcp::merge_parts(pieces))
 }
 
-/// The parallel pass: analyses every connection worth it, in input order. Each
-/// worker gets its own clone of the decompression limits (sharing the budget). Each
-/// connection's segments are freed as soon as it is analysed, so the segments and the
-/// reports are never all in memory at once.
+/// Connections analysed in parallel between two settlements of the run's
+/// decompression budget. A window bounds the work done past the point where the budget
+/// runs out: later windows decompress nothing.
+const ANALYSIS_WINDOW: usize = 512;
+
+/// The parallel pass: analyses every connection worth it, in input order, a window of
+/// connections at a time. Each connection's segments are freed once its window is
+/// settled, so the segments and the reports are never all in memory at once.
+///
+/// The run's decompression budget (`--max-decompressed-bytes`) is spent in output
+/// order, as if the connections were analysed one after another: connection `n` may
+/// decompress what connections `0..n` left. That keeps the output the same for any
+/// number of threads. In parallel, each connection of a window is first analysed with
+/// all that was left when the window started; settling the window in order then keeps
+/// every result that cannot have been touched by the budget (it used less than what
+/// was really left) and analyses the others again with their exact share, which
+/// happens only in the window where the budget runs out.
 pub fn analyse_connections(
     conns: Vec<Connection<'_>>,
     config: &PipelineConfig,
 ) -> (Vec<ConnectionReport>, Vec<Verdict>) {
-    // Only Kafka connections keep their full report; the others shrink to their
-    // verdict at once, so a capture of many non-Kafka connections (scans, refused
-    // connects) costs little memory.
-    let analysed: Vec<Result<Box<ConnectionReport>, Verdict>> = conns
-        .into_par_iter()
-        .filter(|c| kafka::worth_analysing(c, &config.kafka))
-        .map_init(
-            || config.limits.clone(),
-            |limits, conn| {
-                let report = kafka::analyse(&conn, &config.kafka, limits);
-                drop(conn);
-                match report.verdict {
-                    Verdict::Kafka => Ok(Box::new(report)),
-                    other => Err(other),
-                }
-            },
-        )
-        .collect();
+    let (reports, others, _) =
+        analyse_connections_within(conns, config, config.limits.budget_left());
+    (reports, others)
+}
+
+/// [`analyse_connections`] with `budget` bytes of decompression left for this capture
+/// (what earlier captures of the run did not use); also returns the bytes decompressed.
+pub fn analyse_connections_within(
+    conns: Vec<Connection<'_>>,
+    config: &PipelineConfig,
+    budget: u64,
+) -> (Vec<ConnectionReport>, Vec<Verdict>, u64) {
     let mut reports = Vec::new();
     let mut others = Vec::new();
-    for a in analysed {
-        match a {
-            Ok(r) => reports.push(*r),
-            Err(v) => others.push(v),
+    let mut left = budget;
+    let mut scratch = config.limits.clone();
+    let mut conns = conns
+        .into_iter()
+        .filter(|c| kafka::worth_analysing(c, &config.kafka));
+    loop {
+        let window: Vec<Connection<'_>> = conns.by_ref().take(ANALYSIS_WINDOW).collect();
+        if window.is_empty() {
+            break;
+        }
+        let allowance = left;
+        let first_pass: Vec<(Result<Box<ConnectionReport>, Verdict>, u64)> = window
+            .par_iter()
+            .map_init(
+                || config.limits.clone(),
+                |limits, conn| analyse_within(conn, config, limits, allowance),
+            )
+            .collect();
+        for (conn, (report, used)) in window.iter().zip(first_pass) {
+            // Untouched by the budget: it never ran short, so with `left` (no more
+            // than `allowance`) it would have decoded the same bytes.
+            let (report, used) = if allowance == left || used < left {
+                (report, used)
+            } else {
+                analyse_within(conn, config, &mut scratch, left)
+            };
+            left -= used;
+            match report {
+                Ok(r) => reports.push(*r),
+                Err(v) => others.push(v),
+            }
         }
     }
-    (reports, others)
+    (reports, others, budget - left)
+}
+
+/// Analyses one connection with `budget` bytes of decompression; returns its report
+/// (only Kafka connections keep theirs: the others shrink to their verdict at once,
+/// so a capture of many non-Kafka connections costs little memory) and the bytes it
+/// decompressed.
+fn analyse_within(
+    conn: &Connection<'_>,
+    config: &PipelineConfig,
+    limits: &mut Limits,
+    budget: u64,
+) -> (Result<Box<ConnectionReport>, Verdict>, u64) {
+    limits.set_budget(budget);
+    let report = kafka::analyse(conn, &config.kafka, limits);
+    let used = budget - limits.budget_left();
+    let report = match report.verdict {
+        Verdict::Kafka => Ok(Box::new(report)),
+        other => Err(other),
+    };
+    (report, used)
 }
 
 /// What the filters made of one connection's exchanges.

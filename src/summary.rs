@@ -74,6 +74,9 @@ pub struct Summary {
     pub record_links_dropped: u64,
     /// Record batches whose decompression stopped at a cap.
     pub decompression_capped: u64,
+    /// Bytes decompressed so far in the run: what `--max-decompressed-bytes` is
+    /// spent on, capture after capture.
+    pub decompressed_bytes: u64,
     /// Latencies of the exchanges that passed the filters.
     pub latency: LatencyStats,
 }

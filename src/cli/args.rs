@@ -127,7 +127,8 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub max_batch_decompressed_bytes: u64,
 
-    /// Most bytes decompressed in the whole run; past it, record headers are not read.
+    /// Most bytes decompressed in the whole run, spent in output order (the same batches
+    /// are cut whatever --threads says); past it, record headers are not read.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
     pub max_decompressed_bytes: u64,
 

@@ -113,7 +113,8 @@ pub fn worth_analysing(conn: &Connection<'_>, config: &KafkaConfig) -> bool {
             .any(|e| config.ports.ports.contains(&e.port))
 }
 
-/// Analyses one connection. `limits` bounds record decompression (shared budget).
+/// Analyses one connection. `limits` bounds record decompression: its budget is this
+/// connection's share of the run's.
 pub fn analyse(
     conn: &Connection<'_>,
     config: &KafkaConfig,

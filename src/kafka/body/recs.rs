@@ -1,26 +1,27 @@
 //! Record-level reading of one magic-2 batch: decompresses its records section (gzip,
 //! snappy raw or in the xerial framing Java clients use, lz4 frames, zstd) under a hard
-//! cap per batch and a running budget for the whole run, then walks the varint-encoded
+//! cap per batch and a running budget (the share of the run's budget that the caller
+//! hands this connection; see `pipeline::analyse_connections`), then walks the varint-encoded
 //! records and hands each record header, with its record's offset, to a callback. Keys
 //! and values are stepped over, never exposed. A decompression bomb stops at the cap and
 //! is reported as [`HeaderWalk::capped`].
 
 use std::io::Read;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::records::{BATCH_HEADER_LEN, Batch, Codec};
 use super::{BodyError, BodyErrorKind};
 
-/// Caps on decompression, and the scratch buffer decompressed bytes go into. Make one
-/// for the run and [`Clone`] it for each worker: clones share the run-wide budget (an
-/// atomic counter) and each gets its own scratch buffer, reused across calls.
+/// Caps on decompression, and the scratch buffer decompressed bytes go into. The
+/// budget belongs to this value alone: nothing else spends it, so what a walk decodes
+/// never depends on other threads. A run-wide budget is split by the caller, in output
+/// order ([`Limits::set_budget`] before each connection). Clones copy the caps and the
+/// budget; each gets its own scratch buffer, reused across calls.
 #[derive(Debug)]
 pub struct Limits {
     /// Most bytes one batch may decompress to; the rest of a bigger batch is not read.
     pub max_batch_bytes: usize,
-    /// Bytes still allowed to be decompressed in this run, shared by all clones.
-    budget: Arc<AtomicU64>,
+    /// Bytes still allowed to be decompressed through this value.
+    budget: u64,
     scratch: Vec<u8>,
 }
 
@@ -28,36 +29,33 @@ impl Limits {
     pub fn new(max_batch_bytes: usize, budget_bytes: u64) -> Limits {
         Limits {
             max_batch_bytes,
-            budget: Arc::new(AtomicU64::new(budget_bytes)),
+            budget: budget_bytes,
             scratch: Vec::new(),
         }
     }
 
-    /// Bytes the run may still decompress.
+    /// Bytes that may still be decompressed.
     pub fn budget_left(&self) -> u64 {
-        self.budget.load(Ordering::Relaxed)
+        self.budget
+    }
+
+    /// Replaces the budget (the scratch buffer is kept).
+    pub fn set_budget(&mut self, budget_bytes: u64) {
+        self.budget = budget_bytes;
     }
 
     /// Takes up to `want` bytes from the budget; returns what was granted.
-    fn reserve(&self, want: u64) -> u64 {
-        let prev = self
-            .budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_sub(want))
-            })
-            .unwrap_or(0);
-        prev.min(want)
+    fn reserve(&mut self, want: u64) -> u64 {
+        let granted = self.budget.min(want);
+        self.budget -= granted;
+        granted
     }
 }
 
 impl Clone for Limits {
-    /// Shares the budget; the scratch buffer is not copied.
+    /// The same caps and budget; the scratch buffer is not copied.
     fn clone(&self) -> Limits {
-        Limits {
-            max_batch_bytes: self.max_batch_bytes,
-            budget: Arc::clone(&self.budget),
-            scratch: Vec::new(),
-        }
+        Limits::new(self.max_batch_bytes, self.budget)
     }
 }
 
@@ -89,7 +87,7 @@ impl<'a> RecordHeader<'a> {
 pub enum Cap {
     /// [`Limits::max_batch_bytes`].
     Batch,
-    /// The run's budget ran out (see [`Limits::budget_left`]).
+    /// The budget ran out (see [`Limits::budget_left`]).
     Budget,
 }
 
@@ -99,7 +97,7 @@ pub struct HeaderWalk {
     /// Records read in full.
     pub records: u32,
     pub headers: u32,
-    /// Bytes decompressed (0 for an uncompressed batch), taken from the run's budget.
+    /// Bytes decompressed (0 for an uncompressed batch), taken from the budget.
     pub decompressed_bytes: u64,
     /// Set when a limit stopped decompression: only the records that fit before it were
     /// read. A decompression bomb shows up here.
@@ -111,8 +109,8 @@ pub struct HeaderWalk {
 
 /// Reads the records of `batch` and calls `f` for every record header, in order.
 /// Uncompressed batches are read in place; compressed ones are decompressed into the
-/// scratch buffer of `limits`, at most `max_batch_bytes`, and no more than the run's
-/// budget has left.
+/// scratch buffer of `limits`, at most `max_batch_bytes`, and no more than its budget
+/// has left.
 ///
 /// Never fails as a whole: a limit that stopped decompression is in
 /// [`HeaderWalk::capped`], corrupt data in [`HeaderWalk::error`] (the headers before it
@@ -147,9 +145,7 @@ where
         limits.scratch.truncate(cap);
         walk.decompressed_bytes = limits.scratch.len() as u64;
         // Give back what this batch did not use.
-        limits
-            .budget
-            .fetch_add(granted - walk.decompressed_bytes, Ordering::Relaxed);
+        limits.budget += granted - walk.decompressed_bytes;
         match result {
             Ok(true) => walk.capped = Some(which),
             Ok(false) => {}
@@ -597,17 +593,17 @@ mod tests {
             assert_eq!(walk.decompressed_bytes, 2000);
             assert!(walk.records >= 1 && walk.records < 50, "{codec:?} {walk:?}");
             assert_eq!(seen.len() as u32, walk.headers);
-            // The run's budget, shared by two workers' clones: the first takes it all,
-            // the second gets nothing.
+            // A budget is spent by one value only: the first walk takes it all, the
+            // second gets nothing, and a clone made before keeps its own.
             let run = Limits::new(1 << 20, 3000);
-            let (mut one, mut two) = (run.clone(), run.clone());
+            let mut one = run.clone();
             let (first, _) = collect(&batch, &mut one);
             assert_eq!(
                 (first.capped, first.decompressed_bytes),
                 (Some(Cap::Budget), 3000)
             );
-            assert_eq!((run.budget_left(), two.budget_left()), (0, 0));
-            let (second, seen) = collect(&batch, &mut two);
+            assert_eq!((run.budget_left(), one.budget_left()), (3000, 0));
+            let (second, seen) = collect(&batch, &mut one);
             assert_eq!(
                 (second.capped, second.records, second.decompressed_bytes),
                 (Some(Cap::Budget), 0, 0)
