@@ -21,6 +21,8 @@
 # Everything lives outside the repository: jars in $KAPTURE_REC_DIR/kafka/lib (default
 # /opt/kapture-rec), keystores in $KAPTURE_REC_DIR/kafka/tls, data and logs in $KAFKA_RUN
 # (default /tmp/kapture-kafka, wiped by every `start`). Each JVM: -Xmx512m.
+# KAFKA_BASE=N (default 9092) moves every port by N - 9092, e.g. KAFKA_BASE=39092
+# KAFKA_RUN=/tmp/k2 runs a second broker beside one on the default ports.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +31,8 @@ LIB=$REC/kafka/lib
 TLS_DIR=$REC/kafka/tls
 RUN=${KAFKA_RUN:-/tmp/kapture-kafka}
 HEAP=${KAFKA_HEAP:--Xmx512m -Xms256m}
+# first client port; the ports below are for the default BASE=9092
+BASE=${KAFKA_BASE:-9092}
 STOREPASS=kapture-store
 SASL_USER=kapture
 # Distinctive on purpose: tests check that it never shows up in kapture's spans
@@ -93,9 +97,10 @@ rootLogger.appenderRef.err.ref = ERR
 EOF
 }
 
-# client ports: node N -> 9090 + 2N, its controller -> 9091 + 2N
-port_of() { echo $((9090 + 2 * $1)); }
-cport_of() { echo $((9091 + 2 * $1)); }
+# client ports: node N -> BASE + 2(N-1), its controller -> BASE + 2(N-1) + 1
+port_of() { echo $((BASE + 2 * ($1 - 1))); }
+cport_of() { echo $((BASE + 2 * ($1 - 1) + 1)); }
+IPORT=$((BASE - 1))
 
 write_props() { # node mode nodes quorum
     local n=$1 mode=$2 quorum=$3 port cport dir
@@ -108,15 +113,15 @@ write_props() { # node mode nodes quorum
         echo "controller.listener.names=CONTROLLER"
         case $mode in
             sasl)
-                echo "listeners=SASL_PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:9091,CONTROLLER://127.0.0.1:$cport"
-                echo "advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:9091"
+                echo "listeners=SASL_PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:$IPORT,CONTROLLER://127.0.0.1:$cport"
+                echo "advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:$IPORT"
                 echo "inter.broker.listener.name=INTERNAL"
                 echo "sasl.enabled.mechanisms=PLAIN"
                 echo "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER=\"$SASL_PASSWORD\";"
                 ;;
             tls)
-                echo "listeners=SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:9091,CONTROLLER://127.0.0.1:$cport"
-                echo "advertised.listeners=SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:9091"
+                echo "listeners=SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$IPORT,CONTROLLER://127.0.0.1:$cport"
+                echo "advertised.listeners=SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$IPORT"
                 echo "inter.broker.listener.name=INTERNAL"
                 echo "ssl.keystore.type=PKCS12"
                 echo "ssl.keystore.location=$TLS_DIR/broker.p12"
@@ -209,7 +214,7 @@ start() {
     write_log4j
     cid=$(jrun kafka.tools.StorageTool random-uuid)
     if [ "$mode" = cluster3 ]; then
-        quorum="127.0.0.1:9093,127.0.0.1:9095,127.0.0.1:9097"
+        quorum="127.0.0.1:$(cport_of 1),127.0.0.1:$(cport_of 2),127.0.0.1:$(cport_of 3)"
         for n in 1 2 3; do
             write_props "$n" "$mode" "$quorum"
             ids="$ids${ids:+,}$n@127.0.0.1:$(cport_of "$n"):$(jrun kafka.tools.StorageTool random-uuid)"
@@ -219,7 +224,7 @@ start() {
                 --initial-controllers "$ids" >/dev/null
         done
     else
-        write_props 1 "$mode" "127.0.0.1:9093"
+        write_props 1 "$mode" "127.0.0.1:$(cport_of 1)"
         jrun kafka.tools.StorageTool format -t "$cid" -c "$RUN/node-1/server.properties" --standalone >/dev/null
     fi
     t0=$(date +%s.%N)
@@ -256,9 +261,9 @@ admin_bootstrap() {
     local mode
     mode=$(cat "$RUN/mode" 2>/dev/null || echo single)
     case $mode in
-        sasl|tls) echo 127.0.0.1:9091 ;;
-        cluster3) echo 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096 ;;
-        *) echo 127.0.0.1:9092 ;;
+        sasl|tls) echo "127.0.0.1:$IPORT" ;;
+        cluster3) echo "127.0.0.1:$(port_of 1),127.0.0.1:$(port_of 2),127.0.0.1:$(port_of 3)" ;;
+        *) echo "127.0.0.1:$(port_of 1)" ;;
     esac
 }
 
@@ -293,8 +298,8 @@ status() {
 env_() {
     local mode
     mode=$(cat "$RUN/mode" 2>/dev/null || echo single)
-    if [ "$mode" = cluster3 ]; then echo "BOOTSTRAP=127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
-    else echo "BOOTSTRAP=127.0.0.1:9092"; fi
+    if [ "$mode" = cluster3 ]; then echo "BOOTSTRAP=127.0.0.1:$(port_of 1),127.0.0.1:$(port_of 2),127.0.0.1:$(port_of 3)"
+    else echo "BOOTSTRAP=127.0.0.1:$(port_of 1)"; fi
     echo "ADMIN=$(admin_bootstrap)"
     echo "CLIENT_PROPS=$RUN/client.properties"
     echo "CA_PEM=$TLS_DIR/ca.pem"
@@ -315,5 +320,5 @@ case $cmd in
     topic) topic "$@" ;;
     run) [ $# -gt 0 ] || die "run CLASS [ARGS...]"; jrun "$@" ;;
     env) env_ ;;
-    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
