@@ -7,7 +7,8 @@
 #       sasl     as single, but 9092 is SASL_PLAINTEXT with PLAIN (user kapture)
 #       tls      as single, but 9092 is SSL (self-signed, see $TLS_DIR)
 #       cluster3 three combined brokers/controllers: node 1 9092 (controller 9093),
-#                node 2 9094 (9095), node 3 9096 (9097), all PLAINTEXT
+#                node 2 9094 (9095), node 3 9096 (9097), all PLAINTEXT; replication
+#                between them on 9192/9194/9196
 #     sasl and tls also have a PLAINTEXT listener on 127.0.0.1:9091, used between brokers
 #     and by `topic`, so that a capture of port 9092 holds only the client's traffic.
 #   kafka.sh stop                       stop every node started here (by PID)
@@ -128,6 +129,13 @@ write_props() { # node mode nodes quorum
                 echo "ssl.keystore.password=$STOREPASS"
                 echo "ssl.key.password=$STOREPASS"
                 echo "ssl.client.auth=none"
+                ;;
+            cluster3)
+                # replication on listeners of their own (port + 100), so that a capture of
+                # the client ports holds only the clients' traffic
+                echo "listeners=PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:$((port + 100)),CONTROLLER://127.0.0.1:$cport"
+                echo "advertised.listeners=PLAINTEXT://127.0.0.1:$port,INTERNAL://127.0.0.1:$((port + 100))"
+                echo "inter.broker.listener.name=INTERNAL"
                 ;;
             *)
                 echo "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
@@ -320,5 +328,5 @@ case $cmd in
     topic) topic "$@" ;;
     run) [ $# -gt 0 ] || die "run CLASS [ARGS...]"; jrun "$@" ;;
     env) env_ ;;
-    *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
