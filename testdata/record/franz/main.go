@@ -226,8 +226,8 @@ func writeLines(path string, n int, line func(i int) any) error {
 func main() {
 	brokers := flag.String("brokers", "127.0.0.1:9092", "seed broker")
 	topic := flag.String("topic", "kapture-franz", "topic (created beforehand, several partitions)")
-	rounds := flag.Int("rounds", 12, "produce rounds, each flushed before the next")
-	perRound := flag.Int("per-round", 25, "records per round")
+	rounds := flag.Int("rounds", 30, "produce rounds, each flushed before the next")
+	perRound := flag.Int("per-round", 10, "records per round")
 	hookPath := flag.String("hooks", "franz.hooks.jsonl", "hook log (JSON Lines)")
 	spanPath := flag.String("spans", "franz.hookspans.jsonl", "hook spans (OTLP JSON Lines)")
 	timeout := flag.Duration("timeout", 60*time.Second, "give up after this long")
@@ -262,12 +262,13 @@ func main() {
 	fmt.Fprintf(os.Stderr, "franz: %d hook calls, %d spans\n", len(rec.lines), len(rec.spans))
 }
 
-// value gives record i a payload; every fourth round carries big records, so that some
-// Produce requests and Fetch responses span several loopback segments.
+// value gives record i of a round its payload: 100-299 bytes, except in every 15th
+// round, whose records of 7-8.5 KB make Produce requests of more than one loopback
+// segment (65483 bytes).
 func value(round, i int) []byte {
-	n := 200 + (i*37)%300
-	if round%4 == 3 {
-		n = 3000 + (i*131)%2000
+	n := 100 + (i*37)%200
+	if round%15 == 14 {
+		n = 7000 + (i*131)%1500
 	}
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil { // incompressible, like most real payloads
