@@ -701,7 +701,11 @@ fn phase_events(out: &mut dyn SpanOut, ex: &Exchange) {
 }
 
 /// A child span covering one phase of the exchange's span: the request's write or the
-/// response's read (franz-go's OnBrokerWrite / OnBrokerRead, seen on the wire).
+/// response's read, from the first to the last byte on the wire. The write is what
+/// franz-go's OnBrokerWrite times (timeToWrite, the `conn.Write` call). The read is not
+/// OnBrokerRead's timeToRead: kgo starts reading as soon as the write returns (its
+/// readWait is only its own reader's delay), so its timeToRead also holds the wait for
+/// the first byte, which is `kapture.wait_ns` here (tests/hooks.rs).
 fn emit_phase(
     out: &mut dyn SpanOut,
     trace_id: &[u8],
