@@ -13,6 +13,7 @@ pub mod cli;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod interrupt;
 pub mod kafka;
 pub mod knowledge;
 pub mod net;

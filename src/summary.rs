@@ -77,6 +77,11 @@ pub struct Summary {
     /// Bytes decompressed so far in the run: what `--max-decompressed-bytes` is
     /// spent on, capture after capture.
     pub decompressed_bytes: u64,
+    /// A signal stopped the run before the end of its input.
+    pub interrupted: bool,
+    /// A signal ended a live input (a pipe): what came before it was analysed. Not a
+    /// loss: it is how a live capture ends.
+    pub input_ended_by_signal: bool,
     /// Latencies of the exchanges that passed the filters.
     pub latency: LatencyStats,
 }
@@ -169,6 +174,7 @@ impl Summary {
             || self.kafka.unpaired_responses > 0
             || !self.decode_errors.is_empty()
             || self.decompression_capped > 0
+            || self.interrupted
     }
 }
 
@@ -235,6 +241,7 @@ impl fmt::Display for Summary {
         );
         note(self.truncated_packets, "packets cut by the snapshot length");
         note(self.retransmitted_segments, "retransmitted segments");
+        note(self.out_of_order_segments, "out-of-order segments");
         note(self.malformed_packets, "malformed packets");
         note(self.ip_fragments, "IP fragments (not reassembled)");
         note(self.not_ip + self.not_tcp, "non-TCP packets");
@@ -291,6 +298,14 @@ impl fmt::Display for Summary {
         if !skipped.is_empty() {
             let _ = writeln!(out, "  skipped or seen: {}", skipped.join(", "));
         }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "  interrupted by a signal: the run stopped before the end of its input"
+            );
+        } else if self.input_ended_by_signal {
+            let _ = writeln!(out, "  input from a pipe ended by a signal");
+        }
         for w in &self.capture_warnings {
             let _ = writeln!(out, "  warning: {w}");
         }
@@ -323,6 +338,9 @@ pub struct SummaryJson {
     pub skipped: SkippedJson,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
+    /// Present (and true) only when a signal stopped the run early.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -434,6 +452,7 @@ impl Summary {
             },
             warnings: self.capture_warnings.clone(),
             latency: self.latency.table(),
+            interrupted: self.interrupted,
         }
     }
 

@@ -136,7 +136,8 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub id_seed: u64,
 
-    /// Print no summary (the same as '--summary off', unless --summary-file is given).
+    /// No progress bar, and no summary unless --summary or --summary-file asks for one
+    /// (an explicit flag wins over -q).
     #[arg(short, long)]
     pub quiet: bool,
 
@@ -177,9 +178,9 @@ pub struct Args {
     /// The summary at the end (counters and a latency table of the exchanges that
     /// passed the filters): 'text' (on stderr), 'json' (on stdout when no spans go
     /// there: with --no-spans, -o FILE, or an OTLP endpoint without -o; else stderr) or
-    /// 'off'.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SummaryFormat::Text, help_heading = "Summary")]
-    pub summary: SummaryFormat,
+    /// 'off' [default: text, or off with -q].
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Summary")]
+    pub summary: Option<SummaryFormat>,
 
     /// Write the summary to FILE instead (with -q too).
     #[arg(long, value_name = "FILE", help_heading = "Summary")]

@@ -3,6 +3,7 @@
 //! returning the [`ExitCode`] the binary exits with.
 
 mod args;
+mod output;
 mod replay;
 
 pub use args::{Args, Generate, SummaryFormat};
@@ -110,12 +111,13 @@ pub fn filter_from_args(args: &Args) -> Result<Filter, String> {
 
 /// Where the summary goes: `--summary-file`, else stderr for text; JSON goes to stdout
 /// when no spans do (`stdout_free`: `--no-spans`, `-o FILE`, replay without `-o`),
-/// else to stderr. `-q` turns it off unless `--summary-file` is given.
+/// else to stderr. `-q` turns it off unless `--summary` or `--summary-file` is given.
 fn summary_output(args: &Args, stdout_free: bool) -> Result<Option<SummaryOutput>, String> {
-    let format = if args.quiet && args.summary_file.is_none() {
-        SummaryFormat::Off
-    } else {
-        args.summary
+    // An explicit --summary wins over -q; -q alone means none, unless a file asks.
+    let format = match args.summary {
+        Some(f) => f,
+        None if args.quiet && args.summary_file.is_none() => SummaryFormat::Off,
+        None => SummaryFormat::Text,
     };
     let json = match format {
         SummaryFormat::Off if args.summary_file.is_some() => {
@@ -274,46 +276,114 @@ impl std::ops::Deref for CaptureBytes {
     }
 }
 
-fn load(input: &Input) -> io::Result<CaptureBytes> {
+fn load(input: &Input) -> io::Result<Loaded> {
     match input {
-        Input::Stdin => spool(&mut io::stdin().lock()),
+        Input::Stdin => spool(Box::new(io::stdin())),
         Input::File(path) => {
             let file = File::open(path)?;
             let meta = file.metadata()?;
             if !meta.is_file() {
                 // A pipe or a device (`<(tcpdump ...)`): like stdin.
-                return spool(&mut &file);
+                return spool(Box::new(file));
             }
             if meta.len() == 0 {
-                return Ok(CaptureBytes::Owned(Vec::new()));
+                return Ok(Loaded::whole(CaptureBytes::Owned(Vec::new())));
             }
-            map(&file)
+            map(&file, None).map(Loaded::whole)
+        }
+    }
+}
+
+/// A capture's bytes, and whether a signal ended its input early (a live capture on
+/// a pipe stops that way).
+struct Loaded {
+    bytes: CaptureBytes,
+    stopped_by_signal: bool,
+}
+
+impl Loaded {
+    fn whole(bytes: CaptureBytes) -> Loaded {
+        Loaded {
+            bytes,
+            stopped_by_signal: false,
         }
     }
 }
 
 /// Copies a stream into an unlinked temporary file and maps that, so a capture read
 /// from a pipe costs disk (page cache), not memory. Falls back to memory when no
-/// temporary file can be made.
-fn spool(input: &mut dyn Read) -> io::Result<CaptureBytes> {
-    let Ok(mut file) = tempfile::tempfile() else {
+/// temporary file can be made. A first SIGINT or SIGTERM ends the input there, as the
+/// end of the stream would (`tcpdump -w - | kapture -`, stopped with Ctrl-C): what was
+/// read is analysed, and the signal is forgotten, so a second one interrupts the run.
+fn spool(mut input: Box<dyn Read + Send>) -> io::Result<Loaded> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Ok(file) = tempfile::tempfile() else {
         let mut buf = Vec::new();
         input.read_to_end(&mut buf)?;
-        return Ok(CaptureBytes::Owned(buf));
+        return Ok(Loaded::whole(CaptureBytes::Owned(buf)));
     };
-    let copied = io::copy(input, &mut file)?;
-    if copied == 0 {
-        return Ok(CaptureBytes::Owned(Vec::new()));
+    // Reads block, and a signal does not end them: they are done on a thread of their
+    // own, which is left behind if a signal ends the input first.
+    let copied = Arc::new(AtomicU64::new(0));
+    let (done, finished) = std::sync::mpsc::channel::<io::Result<()>>();
+    let mut out = file.try_clone()?;
+    let progress = Arc::clone(&copied);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let result = loop {
+            match input.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if let Err(e) = out.write_all(&buf[..n]) {
+                        break Err(e);
+                    }
+                    progress.fetch_add(n as u64, Ordering::Release);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = done.send(result);
+    });
+    let stopped_by_signal = loop {
+        match finished.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(result) => {
+                result?;
+                break false;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if crate::interrupt::take() {
+                    break true;
+                }
+            }
+        }
+    };
+    let len = copied.load(Ordering::Acquire);
+    if len == 0 {
+        return Ok(Loaded {
+            bytes: CaptureBytes::Owned(Vec::new()),
+            stopped_by_signal,
+        });
     }
-    map(&file)
+    Ok(Loaded {
+        bytes: map(&file, Some(len))?,
+        stopped_by_signal,
+    })
 }
 
-fn map(file: &File) -> io::Result<CaptureBytes> {
+/// Maps `file`, or its first `len` bytes (a spooled stream may still be growing).
+fn map(file: &File, len: Option<u64>) -> io::Result<CaptureBytes> {
     // SAFETY: the map is only read. A capture truncated by another process while
     // kapture runs could fault; tcpdump only appends, and that is the price every
     // mmap-based reader (ripgrep included) pays for zero-copy. Spooled stdin lives in
     // an unlinked file nobody else can reach.
-    let map = unsafe { memmap2::Mmap::map(file)? };
+    let mut options = memmap2::MmapOptions::new();
+    if let Some(len) = len {
+        options.len(usize::try_from(len).map_err(io::Error::other)?);
+    }
+    let map = unsafe { options.map(file)? };
     Ok(CaptureBytes::Mapped(map))
 }
 
@@ -332,14 +402,24 @@ pub fn run(config: &Config) -> ExitCode {
     pool.install(|| run_inputs(config))
 }
 
-/// Where spans are written; `Send`, because a thread of its own writes them.
-fn open_output(config: &Config) -> io::Result<Box<dyn Write + Send>> {
+/// Where spans are written (`Send`, because a thread of its own writes them), and
+/// how the file is settled at the end: a regular file is written beside its final
+/// name and renamed into place (see [`output`]).
+fn open_output(config: &Config) -> io::Result<(Box<dyn Write + Send>, output::Staged)> {
     Ok(match &config.output {
-        _ if config.no_spans || config.replay.discards_output() => Box::new(io::sink()),
-        Some(path) => Box::new(BufWriter::with_capacity(1 << 20, File::create(path)?)),
+        _ if config.no_spans || config.replay.discards_output() => {
+            (Box::new(io::sink()), output::Staged::Direct)
+        }
+        Some(path) => {
+            let (file, staged) = output::create(path)?;
+            (Box::new(BufWriter::with_capacity(1 << 20, file)), staged)
+        }
         // Not locked: the lock could not move to the writing thread. Writes come in
         // 1 MiB pieces, so taking the lock for each costs nothing.
-        None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout())),
+        None => (
+            Box::new(BufWriter::with_capacity(1 << 20, io::stdout())),
+            output::Staged::Direct,
+        ),
     })
 }
 
@@ -368,7 +448,7 @@ fn write_summary(out: &SummaryOutput, summary: &Summary) -> Result<(), ExitCode>
                 _ => Ok(()),
             }
         }
-        SummaryDest::File(path) => std::fs::write(path, text).map_err(|e| {
+        SummaryDest::File(path) => output::write_whole(path, text.as_bytes()).map_err(|e| {
             eprintln!(
                 "kapture: cannot write the summary to {}: {e}",
                 path.display()
@@ -379,7 +459,7 @@ fn write_summary(out: &SummaryOutput, summary: &Summary) -> Result<(), ExitCode>
 }
 
 fn run_inputs(config: &Config) -> ExitCode {
-    let out = match open_output(config) {
+    let (out, staged) = match open_output(config) {
         Ok(o) => o,
         Err(e) => {
             let name = config
@@ -390,6 +470,9 @@ fn run_inputs(config: &Config) -> ExitCode {
             return ExitCode::Unreadable;
         }
     };
+    if let Err(e) = crate::interrupt::install() {
+        eprintln!("kapture: warning: signals will end the run at once: {e}");
+    }
     let progress = progress_bar(config);
     let mut pipeline_config = config.pipeline.clone();
     pipeline_config.progress = progress.clone();
@@ -399,10 +482,21 @@ fn run_inputs(config: &Config) -> ExitCode {
         ..Summary::default()
     };
     let mut failed = false;
+    let mut output_error = None;
+    let mut inputs_read = 0;
     for (i, input) in config.inputs.iter().enumerate() {
+        if crate::interrupt::requested() {
+            summary.interrupted = true;
+            break;
+        }
         let name = input.name();
         let bytes = match load(input) {
-            Ok(b) => b,
+            Ok(loaded) => {
+                if loaded.stopped_by_signal {
+                    summary.input_ended_by_signal = true;
+                }
+                loaded.bytes
+            }
             Err(e) => {
                 eprintln!("kapture: {name}: cannot read: {e}");
                 failed = true;
@@ -418,14 +512,26 @@ fn run_inputs(config: &Config) -> ExitCode {
             i as u32,
             &pipeline_config,
             &mut summary,
-            &mut |span| writer.push(span),
+            &mut |span| {
+                if crate::interrupt::requested() {
+                    return Err(crate::interrupt::error());
+                }
+                writer.push(span)
+            },
         );
         for w in &mut summary.capture_warnings[warnings_before..] {
             *w = format!("{name}: {w}");
         }
         match result {
-            Ok(()) => {}
-            Err(pipeline::ProcessError::Output(e)) => return output_failed(&e),
+            Ok(()) => inputs_read += 1,
+            Err(pipeline::ProcessError::Output(e)) if crate::interrupt::is_interruption(&e) => {
+                summary.interrupted = true;
+                break;
+            }
+            Err(pipeline::ProcessError::Output(e)) => {
+                output_error = Some(e);
+                break;
+            }
             Err(pipeline::ProcessError::Capture(e)) => {
                 eprintln!("kapture: {name}: {e}");
                 failed = true;
@@ -435,11 +541,39 @@ fn run_inputs(config: &Config) -> ExitCode {
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
+    let written = writer.spans() > 0;
     let replayed = match writer.finish() {
         Ok((_, replayed)) => replayed,
-        Err(e) => return output_failed(&e),
+        Err(e) => {
+            output_error.get_or_insert(e);
+            None
+        }
     };
+    let cut_short = if let Some(e) = &output_error {
+        Some(format!("the output failed ({e})"))
+    } else if summary.interrupted {
+        Some("a signal stopped the run".to_string())
+    } else if failed {
+        Some("an input could not be read (its spans are missing)".to_string())
+    } else {
+        None
+    };
+    let told = match settle_output(config, staged, cut_short.as_deref(), written) {
+        Ok(told) => told,
+        Err(code) => return code,
+    };
+    if let Some(e) = &output_error {
+        return if told {
+            ExitCode::Unreadable
+        } else {
+            output_failed(e)
+        };
+    }
+    // After inputs that could not be read at all, a summary of nothing would only
+    // mislead.
+    let nothing_read = failed && inputs_read == 0;
     if let Some(out) = &config.summary
+        && !nothing_read
         && let Err(code) = write_summary(out, &summary)
     {
         return code;
@@ -453,6 +587,47 @@ fn run_inputs(config: &Config) -> ExitCode {
         ExitCode::Warnings
     } else {
         ExitCode::Success
+    }
+}
+
+/// Gives `-o FILE` its final content and, when the run was `cut_short` (why), says
+/// what the file holds; returns whether it said so.
+fn settle_output(
+    config: &Config,
+    staged: output::Staged,
+    cut_short: Option<&str>,
+    written: bool,
+) -> Result<bool, ExitCode> {
+    let name = config
+        .output
+        .as_ref()
+        .map_or("<stdout>".into(), |p| p.display().to_string());
+    let ending = match cut_short {
+        Some(_) => output::Ending::CutShort,
+        None => output::Ending::Complete,
+    };
+    let why = cut_short.unwrap_or_default();
+    match staged.settle(ending, written) {
+        Ok(output::Settled::Written | output::Settled::Partial { bytes: 0 }) => Ok(false),
+        Ok(output::Settled::Partial { bytes }) => {
+            eprintln!(
+                "kapture: {name}: incomplete: {why}; it keeps the {bytes} bytes of whole lines written before that"
+            );
+            Ok(true)
+        }
+        Ok(output::Settled::Untouched) => {
+            let state = if config.output.as_ref().is_some_and(|p| p.exists()) {
+                "left as it was"
+            } else {
+                "not written"
+            };
+            eprintln!("kapture: {name}: {state}: {why}; no whole line of spans was written");
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!("kapture: cannot write {name}: {e}");
+            Err(ExitCode::Unreadable)
+        }
     }
 }
 

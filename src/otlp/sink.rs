@@ -43,6 +43,11 @@ impl<W: Write> Sink<W> {
         self.forward(span)
     }
 
+    /// Spans handed to the sink so far.
+    pub fn spans(&self) -> u64 {
+        self.writer.spans + self.held.len() as u64
+    }
+
     fn forward(&mut self, span: &[u8]) -> io::Result<()> {
         self.writer.push(span)?;
         if let Some(exporter) = &mut self.exporter {
