@@ -125,6 +125,36 @@ replayed=(--expected "$work/j1.jsonl" --expected "$work/j2.jsonl" --expected "$w
 python3 "$checker" compare --backend jaeger --url "$query" "${replayed[@]}" --raw --min-spans 100 --seconds 30
 python3 "$checker" compare --backend jaeger --url "$query" "${replayed[@]}" --seconds 5
 python3 "$checker" compare --backend jaeger-v1 --url "$query" "${replayed[@]}" --seconds 5
+# The check itself: a copy of run 1 with one attribute value, one event time and one
+# link changed by one unit, and one span left out, must fail with exactly those four.
+python3 - "$work/j1.jsonl" "$work/j1-changed.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+spans = [s for d in lines for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+attr = next(a for a in spans[0]["attributes"] if a["key"] == "kapture.correlation_id")
+attr["value"]["intValue"] = str(int(attr["value"]["intValue"]) + 1)
+event = next(s for s in spans if s["events"])["events"][0]
+event["timeUnixNano"] = str(int(event["timeUnixNano"]) + 1)
+link = next(s for s in spans if s["links"])["links"][0]
+link["spanId"] = link["spanId"][:-1] + ("0" if link["spanId"][-1] != "0" else "1")
+ss = lines[-1]["resourceSpans"][-1]["scopeSpans"][-1]
+ss["spans"] = ss["spans"][:-1]
+with open(sys.argv[2], "w") as f:
+    for d in lines:
+        f.write(json.dumps(d) + "\n")
+PY
+status=0
+python3 "$checker" compare --backend jaeger --url "$query" --expected "$work/j1-changed.jsonl" \
+    --expected "$work/j2.jsonl" --expected "$work/j3.jsonl" --seconds 1 > "$work/changed.log" 2>&1 || status=$?
+if [ "$status" -eq 0 ] || ! grep -q ': 4 problem(s)' "$work/changed.log" ||
+    ! grep -q 'attribute kapture.correlation_id' "$work/changed.log" ||
+    ! grep -q ': events ' "$work/changed.log" || ! grep -q ': links ' "$work/changed.log" ||
+    ! grep -q '1 spans read back that were never sent' "$work/changed.log"; then
+    cat "$work/changed.log"
+    echo "the comparison did not catch the four changes"
+    exit 1
+fi
+echo "a changed copy of run 1 is refused: $(tail -n 1 "$work/changed.log")"
 stamp "jaeger checked"
 
 echo "== OpenTelemetry Collector $otelcol_version: kapture's file -> file and Jaeger"
