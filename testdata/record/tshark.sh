@@ -5,7 +5,8 @@
 #   testdata/record/tshark.sh              # every *.pcap / *.pcapng in testdata/
 #   testdata/record/tshark.sh nano.pcap    # only these
 #
-# Port 9092 is decoded as Kafka (-d tcp.port==9092,kafka), and 19092 too for port19092.pcap.
+# Port 9092 is decoded as Kafka (-d tcp.port==9092,kafka), and 19092 too for port19092.pcap,
+# 9094 and 9096 for java-failover.pcap.
 # One row per frame that holds at least one Kafka PDU (-Y kafka), two-pass (-2) so that
 # reassembled PDUs and request/response pairing are final. Multi-valued fields are joined
 # with ',' (-E occurrence=a -E aggregator=,). Columns:
@@ -57,6 +58,8 @@ for f in "${files[@]}"; do
     decode=(-d tcp.port==9092,kafka)
     case $f in
         port19092.*) decode+=(-d tcp.port==19092,kafka) ;;
+        # the 3-broker Apache Kafka cluster: brokers 2 and 3 listen on 9094 and 9096
+        java-failover.*) decode+=(-d tcp.port==9094,kafka -d tcp.port==9096,kafka) ;;
         # The lossy captures: without out-of-order reassembly tshark drops a request whose
         # lost segments arrive after later ones (netem-broker, correlation id 17). It is
         # off for the others because it makes tshark lose the snaplen-cut responses.
