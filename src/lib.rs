@@ -9,7 +9,9 @@
 //! and what was skipped.
 
 pub mod capture;
+pub mod check;
 pub mod cli;
+pub mod diff;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -19,6 +21,7 @@ pub mod knowledge;
 pub mod net;
 pub mod otlp;
 pub mod pipeline;
+pub mod profile;
 pub mod span;
 pub mod stats;
 pub mod summary;

@@ -4,6 +4,15 @@ use clap::Parser;
 use kapture::cli::{Args, Config, ExitCode, generate, run};
 
 fn main() {
+    // `kapture check ...` and `kapture diff ...`; a capture file named `check` or
+    // `diff` is read as `./check`.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(command) = argv
+        .get(1)
+        .and_then(|a| kapture::cli::commands::dispatch(a))
+    {
+        std::process::exit(command(&argv[1..]));
+    }
     let args = Args::parse();
     if let Some(kind) = args.generate {
         let code = match generate(kind, &mut std::io::stdout().lock()) {

@@ -122,10 +122,10 @@ pub fn process_capture_into(
         // One window: nothing to overlap, so no writer thread to start.
         let buffers = reports.iter().map(|_| JsonOut::new()).collect();
         let selected = build(&reports, buffers);
-        write_window(&reports, selected, &knowledge, summary, emit)
+        write_window(&reports, selected, config, &knowledge, summary, emit)
             .map_err(ProcessError::Output)?;
     } else {
-        write_overlapped(reports, &build, &knowledge, summary, emit)
+        write_overlapped(reports, &build, config, &knowledge, summary, emit)
             .map_err(ProcessError::Output)?;
     }
     if let Some(p) = &config.progress {
@@ -152,6 +152,7 @@ type BuildWindow<'a> = dyn Fn(&[ConnectionReport], Vec<JsonOut>) -> Vec<Selected
 fn write_overlapped(
     reports: Vec<ConnectionReport>,
     build: &BuildWindow<'_>,
+    config: &PipelineConfig,
     knowledge: &Knowledge,
     summary: &mut Summary,
     emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
@@ -162,7 +163,7 @@ fn write_overlapped(
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> std::io::Result<()> {
             for (window, selected) in windows {
-                for buffer in write_window(&window, selected, knowledge, summary, emit)? {
+                for buffer in write_window(&window, selected, config, knowledge, summary, emit)? {
                     // The builder may have finished; then the buffer is just freed.
                     let _ = give_back.send(buffer);
                 }
@@ -195,6 +196,7 @@ fn write_overlapped(
 fn write_window(
     window: &[ConnectionReport],
     selected: Vec<Selected>,
+    config: &PipelineConfig,
     knowledge: &Knowledge,
     summary: &mut Summary,
     emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
@@ -202,6 +204,13 @@ fn write_window(
     let mut buffers = Vec::with_capacity(selected.len());
     for (report, sel) in window.iter().zip(selected) {
         summary.add_connection(report, knowledge);
+        if let Some(profile) = &mut summary.profile {
+            for ex in &report.exchanges {
+                if self::selected(config, report, ex, knowledge) {
+                    profile.add(report, ex, knowledge);
+                }
+            }
+        }
         summary.filtered_out += sel.filtered;
         summary.emitted += sel.kept;
         summary.spans += sel.spans.len() as u64;

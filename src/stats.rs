@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kafka::ConnectionReport;
 use crate::kafka::api;
@@ -219,7 +219,7 @@ impl LatencyStats {
 }
 
 /// Nearest-rank percentiles of a set of durations, in nanoseconds.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// How many durations they summarise.
     pub count: u64,

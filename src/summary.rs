@@ -84,6 +84,9 @@ pub struct Summary {
     pub input_ended_by_signal: bool,
     /// Latencies of the exchanges that passed the filters.
     pub latency: LatencyStats,
+    /// The exchanges that passed the filters, for the JSON summary's `profile`
+    /// (gathered only when that summary is asked for).
+    pub profile: Option<crate::profile::Gathered>,
 }
 
 impl Summary {
@@ -338,6 +341,9 @@ pub struct SummaryJson {
     pub skipped: SkippedJson,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
+    /// The conversation profile (`kapture check` and `kapture diff` read it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::profile::Profile>,
     /// Present (and true) only when a signal stopped the run early.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -452,6 +458,10 @@ impl Summary {
             },
             warnings: self.capture_warnings.clone(),
             latency: self.latency.table(),
+            profile: self
+                .profile
+                .as_ref()
+                .map(|g| crate::profile::Profile::of(&g.records, g.apis.clone())),
             interrupted: self.interrupted,
         }
     }

@@ -3,6 +3,7 @@
 //! returning the [`ExitCode`] the binary exits with.
 
 mod args;
+pub mod commands;
 mod output;
 mod replay;
 
@@ -479,6 +480,12 @@ fn run_inputs(config: &Config) -> ExitCode {
     let mut writer = replay::sink(out, config);
     let mut summary = Summary {
         no_spans: config.no_spans,
+        // The conversation profile goes in JSON summaries only.
+        profile: config
+            .summary
+            .as_ref()
+            .filter(|s| s.json)
+            .map(|_| crate::profile::Gathered::new(&config.pipeline.apis)),
         ..Summary::default()
     };
     let mut failed = false;

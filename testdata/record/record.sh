@@ -249,6 +249,36 @@ rec_traceparent-otel() {
     cp "$WORK/traceparent-otel.expected.txt" "$OUT/traceparent-otel.expected.txt"
 }
 
+# The same workload from two client libraries, for `kapture diff`: a producer writes 30
+# records of 100 B (keys key-N, header idx) to `workload` (3 partitions) with acks=all, then
+# a consumer in group kapture-workload reads them back and commits. Both clients use the
+# client id kapture-workload, as an application switching libraries would keep its own.
+# kafka-python's group join takes ~20 s against Tansu (JoinGroup answered late), hence --timeout.
+rec_workload-kafka-python() {
+    broker_start; topic workload 3
+    cap_start "$1" -i lo
+    kp produce --topic workload --count 30 --size 100 --acks all --client-id kapture-workload
+    kp consume --topic workload --count 30 --group kapture-workload --client-id kapture-workload \
+        --timeout 60
+    cap_stop workload-kafka-python
+}
+
+rec_workload-confluent() {
+    broker_start; topic workload 3
+    cap_start "$1" -i lo
+    ck produce --topics workload --count 30 --size 100 --client-id kapture-workload
+    ck consume --topics workload --count 30 --group kapture-workload --client-id kapture-workload
+    cap_stop workload-confluent
+}
+
+# <capture>-rerecorded (any capture above): the same clients and workload recorded again,
+# with a fresh broker, under another name, e.g. `record.sh codecs-kcat-rerecorded` writes
+# codecs-kcat-rerecorded.pcap (for `kapture diff`'s tests: a capture against itself).
+rerecorded() {  # base-name file
+    "rec_$1" "$2"
+    sed -i "s/^$1: /$1-rerecorded: /" "$WORK/stats"
+}
+
 # Tansu validates records against DIR/<topic>.json (a JSON schema over {key, value});
 # a record that does not match is refused with error 87 INVALID_RECORD.
 rec_produce-error() {
@@ -450,7 +480,8 @@ rec_tls-9092() {
 
 ALL="basic-kafka-python codecs-kcat group-confluent aiokafka large-records any-sll2 any-sll nano
      multi snaplen200 midstream traceparent-otel produce-error
-     ipv6 port19092 acks0 netem tls-9092"
+     ipv6 port19092 acks0 netem tls-9092 workload-kafka-python workload-confluent
+     group-confluent-rerecorded"
 EXT_multi=pcapng
 EXTRA_netem=netem-broker.pcap   # further files a capture writes next to its main one
 
@@ -487,6 +518,9 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=($ALL)
 failed=()
 for n in "${names[@]}"; do
+    if [[ $n == *-rerecorded ]] && declare -F "rec_${n%-rerecorded}" >/dev/null; then
+        eval "rec_$n() { rerecorded '${n%-rerecorded}' \"\$1\"; }"
+    fi
     declare -F "rec_$n" >/dev/null || { echo "unknown capture $n (known: $ALL)" >&2; exit 2; }
     # not `run "$n" || ...`: bash ignores set -e in everything a `||` operand runs, even in
     # the subshell that re-enables it, so a failing client would not fail the capture
