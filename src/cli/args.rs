@@ -21,7 +21,12 @@ Examples:
   kapture --api all --errors-only --broker 10.0.0.5:9092 capture.pcap
       Every exchange the broker 10.0.0.5:9092 answered with a Kafka error.
   kapture --no-spans --summary json --api all capture.pcap > summary.json
-      No spans: the counters and the latency table as JSON.
+      No spans: the counters, the latency table and the conversation profile as JSON.
+  kapture check capture.pcap --rules rules.toml --junit check.xml
+      Test the capture's conversation against rules ('kapture check --help').
+  kapture diff baseline.json capture.pcap --latency-tolerance 20%
+      What changed since a saved summary or another capture ('kapture diff --help').
+      A capture file named 'check' or 'diff' is given as './check'.
 
 Filters combine with AND; a repeated flag matches any of its values. Exchanges the
 filters leave out are counted ('filtered out') but not in the latency table.
