@@ -143,7 +143,13 @@ type PhaseSpans = BTreeMap<(Vec<u8>, String), Span>;
 /// phase spans by (parent span id, phase).
 fn kapture_spans() -> (Vec<Wire>, PhaseSpans) {
     let out = kapture(["-q", "--api", "all", "--phase-spans", "testdata/franz.pcap"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // 0: nothing skipped, the capture holds every connection from its SYN.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut wires = Vec::new();
     let mut phases = BTreeMap::new();
     for s in parse_spans(&out.stdout) {
@@ -154,6 +160,7 @@ fn kapture_spans() -> (Vec<Wire>, PhaseSpans) {
             None => wires.push(Wire::of(&s)),
         }
     }
+    wires.sort_by_key(|w| (w.req_first, w.conn, w.correlation));
     (wires, phases)
 }
 
@@ -218,10 +225,15 @@ fn requests(hooks: &[Hook]) -> Vec<Request> {
     out
 }
 
-/// Pairs every request the hooks saw with the one kapture span it can be: same client
-/// id, API key and request size, and its first byte on the wire inside the `conn.Write`
-/// call (`at_ns − timeToWrite ..= at_ns`). Panics unless that is one-to-one and covers
-/// every span.
+/// Pairs every request the hooks saw with a kapture span: in hook order, the earliest
+/// span not yet taken with the same client id, API key and request size whose request
+/// was all on the wire when the write hook ran (same clock: `req_last ≤ at_ns`).
+/// Panics unless every request finds one, its first byte is within 5 ms of kgo's write
+/// start, and no span is left over.
+///
+/// The write hook's `at_ns − timeToWrite` is not a bound on the first byte: the hook runs
+/// after `writeConn` returns, and the goroutine can be descheduled in between (here up
+/// to hundreds of µs), so a span backdated from the hook's time starts late.
 fn matched() -> Vec<(Request, Wire)> {
     let reqs = requests(&hooks());
     let (wires, _) = kapture_spans();
@@ -230,27 +242,28 @@ fn matched() -> Vec<(Request, Wire)> {
     for r in reqs {
         let w = &r.write;
         let start = w.at_ns - w.time_to_write_ns;
-        let cands: Vec<usize> = (0..wires.len())
-            .filter(|&i| {
-                let k = &wires[i];
-                !taken[i]
-                    && k.client == w.client
-                    && k.key == w.key
-                    && k.req_bytes == w.bytes_written
-                    && (start..=w.at_ns).contains(&k.req_first)
-            })
-            .collect();
-        assert_eq!(
-            cands.len(),
-            1,
-            "hook {} ({} from {}) matches {} kapture spans",
+        let found = (0..wires.len()).find(|&i| {
+            let k = &wires[i];
+            !taken[i]
+                && k.client == w.client
+                && k.key == w.key
+                && k.req_bytes == w.bytes_written
+                && k.req_last <= w.at_ns
+        });
+        let i = found.unwrap_or_else(|| {
+            panic!(
+                "hook {} ({} from {}): no kapture span",
+                w.seq, w.api, w.client
+            )
+        });
+        assert!(
+            (wires[i].req_first - start).abs() <= 5 * MS,
+            "hook {}: first byte {} ns from kgo's write start",
             w.seq,
-            w.api,
-            w.client,
-            cands.len()
+            wires[i].req_first - start
         );
-        taken[cands[0]] = true;
-        pairs.push((r, wires[cands[0]].clone()));
+        taken[i] = true;
+        pairs.push((r, wires[i].clone()));
     }
     let extra: Vec<&Wire> = wires
         .iter()
@@ -312,8 +325,24 @@ fn the_capture_holds_what_the_program_did() {
             .filter(|(r, _)| r.write.key == key && r.write.client == client)
             .count()
     };
-    // 30 produce rounds, each flushed before the next: one Produce request each.
-    assert_eq!(count(0, CLIENTS[0]), 30);
+    // 30 produce rounds, each flushed before the next (one Produce request each), then
+    // 60 records 300 µs apart: several more requests, some sent before the previous
+    // one was answered.
+    assert!(count(0, CLIENTS[0]) >= 35, "{}", count(0, CLIENTS[0]));
+    let mut produce: Vec<&Wire> = pairs
+        .iter()
+        .filter(|(r, _)| r.write.key == 0)
+        .map(|(_, w)| w)
+        .collect();
+    produce.sort_by_key(|w| w.req_first);
+    let pipelined = produce
+        .windows(2)
+        .filter(|p| p[0].conn == p[1].conn && p[1].req_first < p[0].resp_last.unwrap())
+        .count();
+    assert!(
+        pipelined >= 3,
+        "{pipelined} Produce requests sent while one was in flight"
+    );
     assert_eq!(count(0, CLIENTS[1]), 0);
     assert!(
         count(1, CLIENTS[1]) >= 8,
@@ -330,8 +359,8 @@ fn the_capture_holds_what_the_program_did() {
             .map(|s| int_attr(s, "messaging.batch.message_count").unwrap_or(0))
             .sum()
     };
-    assert_eq!(records("produce"), 300);
-    assert_eq!(records("fetch"), 300);
+    assert_eq!(records("produce"), 360);
+    assert_eq!(records("fetch"), 360);
 }
 
 /// Every request the hooks saw is one kapture span (same client, key and size, first
@@ -380,20 +409,17 @@ fn every_request_the_hooks_saw_is_a_span_and_nothing_else() {
     assert_eq!(hook_ports, wire_ports, "OnBrokerConnect's local ports");
 }
 
-/// Same clock on both sides: the client's `time.Now()` before and after the write
-/// brackets the request's packets, and it notices the response's last byte only after
-/// the kernel stamped it. A response the client stopped waiting for (its read failed)
-/// came after it gave up.
+/// Same clock on both sides: the write hook runs after the request's last packet was
+/// stamped, the read hook after the response's last packet was. A response the client
+/// stopped waiting for (its read failed) came after it gave up. (The hook's `time.Now()`
+/// is late by however long the goroutine took to get from the syscall to the hook, so
+/// `at_ns − timeToWrite` can fall after the first packet: no bound there.)
 #[test]
 fn hooks_and_packets_are_on_one_clock() {
     let pairs = matched();
     let mut gave_up = 0;
     for (r, w) in &pairs {
         let wr = &r.write;
-        assert!(
-            wr.at_ns - wr.time_to_write_ns <= w.req_first,
-            "{wr:?} vs {w:?}"
-        );
         assert!(w.req_last <= wr.at_ns, "{wr:?} vs {w:?}");
         let Some(rd) = &r.read else { continue };
         if rd.err.is_empty() {
@@ -441,9 +467,10 @@ fn phases_agree_with_the_hooks() {
     let d_write = fig("write: kgo timeToWrite − kapture write", &|r, w| {
         r.write.time_to_write_ns - w.write()
     });
-    let before = fig("  wire first byte − kgo write start", &|r, w| {
-        w.req_first - (r.write.at_ns - r.write.time_to_write_ns)
-    });
+    let before = fig(
+        "  wire first byte − (write hook − timeToWrite)",
+        &|r, w| w.req_first - (r.write.at_ns - r.write.time_to_write_ns),
+    );
     let after = fig(
         "  write hook (≈ write return) − wire last byte",
         &|r, w| r.write.at_ns - w.req_last,
@@ -468,10 +495,13 @@ fn phases_agree_with_the_hooks() {
     let d_read = fig("read: kgo timeToRead − kapture read", &|r, w| {
         rd(r).time_to_read_ns - (w.resp_last.unwrap() - w.resp_first.unwrap())
     });
-    let blocked = fig("  wire first response byte − kgo read start", &|r, w| {
-        let r = rd(r);
-        w.resp_first.unwrap() - (r.at_ns - r.time_to_read_ns)
-    });
+    let blocked = fig(
+        "  wire first response byte − (read hook − timeToRead)",
+        &|r, w| {
+            let r = rd(r);
+            w.resp_first.unwrap() - (r.at_ns - r.time_to_read_ns)
+        },
+    );
     let e2e = Figure {
         name: "total: kgo tTW+rW+tTR − kapture span",
         values: pf
@@ -514,19 +544,37 @@ fn phases_agree_with_the_hooks() {
     // timeToWrite is never shorter than the wire's write.
     assert!(d_write.values.iter().all(|&d| d >= 0));
     // The call costs a few tens of µs on loopback (copying into the socket, the
-    // segments' transmit); 200 µs for half of them would mean kapture's write is not
-    // the packets' interval.
+    // segments' transmit): 200 µs for half of them, or 1 ms for 90 %, would mean
+    // kapture's write is not the packets' interval. The tail is the client's own: a
+    // goroutine descheduled between the syscall and kgo's `time.Now()` (this 2-vCPU
+    // machine is shared with the broker's JVM), which the wire shows as a write hook
+    // running milliseconds after the last packet.
     assert!(d_write.p50() <= 200 * US, "{}", d_write.p50());
-    assert!(d_write.p99() <= 2 * MS, "{}", d_write.p99());
+    assert!(
+        pct(&d_write.values, 90) <= MS,
+        "{}",
+        pct(&d_write.values, 90)
+    );
+    assert!(d_write.p99() <= 20 * MS, "{}", d_write.p99());
     // The whole exchange: kgo's E2E (timeToWrite + readWait + timeToRead) is its write
     // start to its read end, which holds the wire's span.
     assert!(e2e.values.iter().all(|&d| d >= 0));
     assert!(e2e.p50() <= MS, "{}", e2e.p50());
-    // wait+read: the same interval shifted by the write hook's lag (≤ the write call)
-    // and the client's reaction to the last byte: half of them within 1 ms, and no
-    // worse than 10 ms (a scheduling hiccup on a busy 2-vCPU machine).
+    // wait+read: kgo's readWait + timeToRead runs from its write's end to its read's
+    // end, the wire's wait + read from the request's last byte to the response's: the
+    // same interval, shifted at the start by the write's lag (so never shorter by more
+    // than timeToWrite) and at the end by the client's reaction to the last byte. Half
+    // of them within 1 ms, 90 % within 2 ms, and no worse than 20 ms.
+    for (d, (r, _)) in d_sum.values.iter().zip(&pf) {
+        assert!(*d >= -r.write.time_to_write_ns, "{d} vs {:?}", r.write);
+    }
     assert!(d_sum.p50().abs() <= MS, "{}", d_sum.p50());
-    assert!(d_sum.p99() <= 10 * MS && d_sum.values.iter().all(|&d| d >= -2 * MS));
+    assert!(
+        pct(&d_sum.values, 90) <= 2 * MS,
+        "{}",
+        pct(&d_sum.values, 90)
+    );
+    assert!(d_sum.p99() <= 20 * MS, "{}", d_sum.p99());
     assert!(lag.values.iter().all(|&d| d >= 0) && lag.p50() <= MS);
     // kgo's readWait is not the wire's wait: on the Produce connection (one request in
     // flight) the reader starts at once, and the broker's time is in timeToRead.
@@ -546,10 +594,11 @@ fn phases_agree_with_the_hooks() {
     assert!(d_read.p50() > 0 && d_wait.p50() < 0);
 }
 
-/// The hook spans (OTLP JSON Lines) against kapture's phase spans: a Produce write span
-/// backdated by timeToWrite holds kapture's `produce write` span; a Fetch read span
-/// backdated by timeToRead holds kapture's `fetch read` span and the broker's wait
-/// before it.
+/// The hook spans (OTLP JSON Lines) against kapture's phase spans. A span ending when
+/// the hook ran and backdated by kgo's duration ends after the wire's phase (same clock)
+/// but is shifted late by the hook's own lag: a Produce write span usually holds
+/// kapture's `produce write` span, yet not always. A Fetch read span holds the
+/// broker's wait as well as kapture's `fetch read` span.
 #[test]
 fn hook_spans_hold_kaptures_phase_spans() {
     let text = std::fs::read(testdata("franz.hookspans.jsonl")).unwrap();
@@ -563,6 +612,7 @@ fn hook_spans_hold_kaptures_phase_spans() {
     let mut produce = 0;
     let mut fetch = 0;
     let mut read_ratio = Vec::new();
+    let mut write_shift = Vec::new();
     for (r, w) in &pairs {
         let (hook, phase) = match (r.write.key, &r.read) {
             (0, _) => (&r.write, "write"),
@@ -589,14 +639,18 @@ fn hook_spans_hold_kaptures_phase_spans() {
         let (ks0, ks1) = (ks.start_time_unix_nano, ks.end_time_unix_nano);
         if phase == "write" {
             produce += 1;
-            assert!(hs0 <= ks0 && ks1 <= hs1, "{hs:?} vs {ks:?}");
+            assert!(ks1 <= hs1, "{hs:?} vs {ks:?}");
+            write_shift.push(ks0 as i64 - hs0 as i64);
         } else {
             fetch += 1;
             assert!(ks1 <= hs1, "{hs:?} vs {ks:?}");
             read_ratio.push((hs1 - hs0) as i64 - (ks1 - ks0) as i64);
         }
     }
-    assert_eq!(produce, 30);
+    assert_eq!(
+        produce,
+        pairs.iter().filter(|(r, _)| r.write.key == 0).count()
+    );
     assert!(fetch >= 8);
     assert_eq!(
         by_seq.len(),
@@ -613,4 +667,18 @@ fn hook_spans_hold_kaptures_phase_spans() {
     f.print();
     // The hook's read span includes the broker's wait (≥ 1 ms on every Fetch here).
     assert!(f.p50() >= 500 * US, "{}", f.p50());
+    let g = Figure {
+        name: "Produce: kapture write start − hook write span start",
+        values: write_shift,
+    };
+    g.print();
+    // Backdating from the hook's time starts the span at most a few µs after the first
+    // byte in the median (the hook runs right after the write returns), and the write
+    // call itself puts it before the first byte most of the time.
+    let before = g.values.iter().filter(|&&d| d >= 0).count();
+    assert!(
+        before * 10 >= g.values.len() * 9,
+        "{before} of {}",
+        g.values.len()
+    );
 }

@@ -228,6 +228,7 @@ func main() {
 	topic := flag.String("topic", "kapture-franz", "topic (created beforehand, several partitions)")
 	rounds := flag.Int("rounds", 30, "produce rounds, each flushed before the next")
 	perRound := flag.Int("per-round", 10, "records per round")
+	pipelined := flag.Int("pipelined", 60, "records produced after the rounds, 300 µs apart, without a flush")
 	hookPath := flag.String("hooks", "franz.hooks.jsonl", "hook log (JSON Lines)")
 	spanPath := flag.String("spans", "franz.hookspans.jsonl", "hook spans (OTLP JSON Lines)")
 	timeout := flag.Duration("timeout", 60*time.Second, "give up after this long")
@@ -235,7 +236,7 @@ func main() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, *brokers, *topic, *rounds, *perRound); err != nil {
+	if err := run(ctx, *brokers, *topic, *rounds, *perRound, *pipelined); err != nil {
 		fmt.Fprintln(os.Stderr, "franz:", err)
 		os.Exit(1)
 	}
@@ -277,7 +278,7 @@ func value(round, i int) []byte {
 	return b
 }
 
-func run(ctx context.Context, brokers, topic string, rounds, perRound int) error {
+func run(ctx context.Context, brokers, topic string, rounds, perRound, pipelined int) error {
 	const producerID = "kapture-franz-producer"
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers),
@@ -317,6 +318,29 @@ func run(ctx context.Context, brokers, topic string, rounds, perRound int) error
 			return fmt.Errorf("flush: %w", err)
 		}
 	}
+	// Then records one every 300 µs without a flush: with a 2 ms linger, a Produce
+	// request is ready before the previous one is answered, and kgo keeps several in
+	// flight on the connection (up to 5, idempotent), so its readWait becomes the wait
+	// for the earlier responses.
+	for i := 0; i < pipelined; i++ {
+		rcd := &kgo.Record{Key: []byte(fmt.Sprintf("p%03d", i)), Value: value(0, i)}
+		prod.Produce(ctx, rcd, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err == nil {
+				produced++
+			}
+		})
+		time.Sleep(300 * time.Microsecond)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		prod.Close()
+		return fmt.Errorf("flush: %w", err)
+	}
+	total += pipelined
 	prod.Close()
 	if firstErr != nil {
 		return fmt.Errorf("produce: %w", firstErr)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Records testdata/franz.pcap: franz-go (kgo) producing 300 records to a 3-partition topic
+# Records testdata/franz.pcap: franz-go (kgo) producing 360 records to a 3-partition topic
 # on a real Apache Kafka 4.1 broker (KRaft, single node, 127.0.0.1:9092) and consuming
 # them back, with kgo's own broker hooks written beside the capture:
 #
@@ -54,6 +54,13 @@ tmp=$(mktemp -d)
 tcpdump -i lo -B 131072 -U --immediate-mode --time-stamp-precision=nano \
     -w "$tmp/franz.pcap" "tcp port $PORT" 2>"$tmp/tcpdump.err" &
 tcpdump_pid=$!
+# Start the client only once tcpdump says it is capturing (on a busy machine that can
+# take over a second), so that the capture holds every connection from its SYN
+for _ in $(seq 100); do
+    grep -q 'listening on' "$tmp/tcpdump.err" && break
+    sleep 0.1
+done
+grep -q 'listening on' "$tmp/tcpdump.err" || { echo "tcpdump did not start" >&2; exit 1; }
 sleep 1
 timeout 120 "$REC/franz/franz" -brokers "127.0.0.1:$PORT" -topic "$TOPIC" \
     -hooks "$tmp/franz.hooks.jsonl" -spans "$tmp/franz.hookspans.jsonl" -timeout 90s
@@ -67,6 +74,13 @@ if ! grep -q '^0 packets dropped by kernel' "$tmp/tcpdump.err"; then
     echo "tcpdump dropped packets: record again" >&2
     exit 1
 fi
+
+# The first packet must be a client's SYN: nothing of the run is missing
+first=$(tcpdump -nn -r "$tmp/franz.pcap" -c 1 2>/dev/null)
+case $first in
+    *"> 127.0.0.1.$PORT: Flags [S],"*) ;;
+    *) echo "the capture starts late: $first" >&2; exit 1 ;;
+esac
 
 echo "== stopping the broker" >&2
 "$KAFKA_SH" stop
