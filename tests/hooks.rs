@@ -1,7 +1,8 @@
 //! kapture against franz-go's own broker hooks, on a real capture.
 //!
-//! `testdata/franz.pcap` holds franz-go v1.22.3 (kgo) producing 300 records to a
-//! 3-partition topic on Apache Kafka 4.1.2 (KRaft, 127.0.0.1:9092) and consuming them
+//! `testdata/franz.pcap` holds franz-go v1.22.3 (kgo) producing 360 records to a
+//! 3-partition topic on Apache Kafka 4.1.2 (KRaft, 127.0.0.1:9092), 30 flushed rounds
+//! and then a burst that keeps several Produce requests in flight, and consuming them
 //! back; the same program logged every `OnBrokerConnect`, `OnBrokerWrite`,
 //! `OnBrokerRead` and `OnBrokerE2E` call to `testdata/franz.hooks.jsonl`, and wrote a
 //! Produce write span and a Fetch read span per request, backdated the way kotel-style
@@ -26,13 +27,19 @@
 //! Clocks: the hooks' `at_ns` is Go's `time.Now()` (CLOCK_REALTIME through the vDSO) and
 //! the pcap timestamps are the kernel's CLOCK_REALTIME when tcpdump's tap saw the
 //! packet, on the same host: same clock, no offset to estimate. So on each exchange
-//! causality must hold to the nanosecond: the client takes `time.Now()` before it hands
-//! the request to the kernel and after the kernel took it; it sees the response's last
-//! byte only after the kernel did. What the capture cannot see: `writeWait`; the time
-//! between the response's last byte and the client noticing it (scheduling of its
-//! reader goroutine, on this 2-vCPU machine shared with the broker's JVM); the syscall
-//! overhead around the packets; and a response the client gave up on (a Fetch cancelled
-//! at close is an error in the hooks and a paired exchange on the wire).
+//! causality holds to the nanosecond: a write hook runs after the request's last packet
+//! was stamped, a read hook after the response's last packet was, and kgo's own
+//! intervals (timeToWrite, and timeToWrite + readWait + timeToRead) hold the wire's.
+//! A hook's `at_ns` is late by however long its goroutine took to get from the syscall
+//! to the hook, so a span backdated from it (`at_ns − timeToWrite`) can start after the
+//! request's first packet (by 108 µs on the first Fetch here).
+//!
+//! What the capture point cannot see: `writeWait`; the time between the response's last
+//! byte and the client noticing it (scheduling of its reader goroutine, on this 2-vCPU
+//! machine shared with the broker's JVM); the syscall and scheduling time inside
+//! kgo's `conn.Write` around the packets; where the client's reader started reading
+//! (kgo's split of readWait and timeToRead); and a response the client gave up on (a
+//! Fetch cancelled at close is an error in the hooks and a paired exchange on the wire).
 //!
 //! The figures (median, p99 of each difference) are printed by
 //! `cargo test --release --test hooks -- --nocapture`.
