@@ -311,11 +311,12 @@ impl Figure {
     }
     fn print(&self) {
         println!(
-            "{:<58} n={:<3} min {:>9} p50 {:>9} p99 {:>9} max {:>9}",
+            "{:<58} n={:<3} min {:>9} p50 {:>9} p90 {:>9} p99 {:>9} max {:>9}",
             self.name,
             self.values.len(),
             fmt_ns(*self.values.iter().min().unwrap()),
             fmt_ns(self.p50()),
+            fmt_ns(pct(&self.values, 90)),
             fmt_ns(self.p99()),
             fmt_ns(*self.values.iter().max().unwrap()),
         );
