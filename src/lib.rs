@@ -11,11 +11,13 @@
 pub mod capture;
 pub mod check;
 pub mod cli;
+pub mod diagnosis;
 pub mod diff;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod interrupt;
+pub mod inventory;
 pub mod kafka;
 pub mod knowledge;
 pub mod net;

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use crate::capture::{self, CaptureError};
+use crate::diagnosis::Diagnosis;
 use crate::filter::Filter;
 use crate::kafka::api::ApiSet;
 use crate::kafka::body::Limits;
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     pub no_spans: bool,
     /// Gather latency statistics of the exchanges that pass the filters.
     pub latency: bool,
+    /// How many of the slowest exchanges the summary lists (`--top`).
+    pub top: usize,
     /// Shows bytes read and exchanges found while the run goes on.
     pub progress: Option<indicatif::ProgressBar>,
 }
@@ -215,6 +218,7 @@ fn write_window(
         summary.emitted += sel.kept;
         summary.spans += sel.spans.len() as u64;
         summary.latency.merge(sel.latency);
+        summary.diagnosis.merge(sel.diagnosis);
         for span in sel.spans.spans() {
             emit(span)?;
         }
@@ -470,6 +474,7 @@ struct Selected {
     kept: u64,
     filtered: u64,
     latency: LatencyStats,
+    diagnosis: Diagnosis,
 }
 
 /// Whether an exchange passes `--api` and the other filters.
@@ -497,6 +502,7 @@ fn connection_spans(
         kept: 0,
         filtered: 0,
         latency: LatencyStats::default(),
+        diagnosis: Diagnosis::new(config.top),
     };
     let peers = span::Peers::of(report);
     for ex in &report.exchanges {
@@ -507,6 +513,7 @@ fn connection_spans(
         sel.kept += 1;
         if config.latency {
             sel.latency.add(report, ex, knowledge);
+            sel.diagnosis.add(report, ex, knowledge, origin.file_index);
         }
         if !config.no_spans {
             let out = &mut sel.spans;

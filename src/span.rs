@@ -16,6 +16,7 @@ use crate::kafka::exchange::{Exchange, ResponseState};
 use crate::kafka::facts::{Facts, PartitionFacts, Topic};
 use crate::knowledge::Knowledge;
 use crate::net::Endpoint;
+use crate::timing::WaitSplit;
 
 /// Every attribute name kapture writes, in one place.
 pub mod attr {
@@ -85,6 +86,8 @@ pub mod attr {
     pub const CAPTURE_POINT: &str = "kapture.capture_point";
     pub const WAIT_NETWORK_ESTIMATE_NS: &str = "kapture.wait.network_estimate_ns";
     pub const WAIT_BROKER_ESTIMATE_NS: &str = "kapture.wait.broker_estimate_ns";
+    pub const WAIT_LOSS_RECOVERY_NS: &str = "kapture.wait.loss_recovery_ns";
+    pub const WAIT_SPLIT: &str = "kapture.wait.split";
     pub const TCP_RETRANSMISSIONS: &str = "kapture.tcp.retransmissions";
     pub const TCP_OUT_OF_ORDER: &str = "kapture.tcp.out_of_order";
     pub const TCP_ZERO_WINDOWS: &str = "kapture.tcp.zero_windows";
@@ -677,11 +680,22 @@ fn network_attributes(
         out.str(attr::CAPTURE_POINT, point.as_str());
     }
     if let Some(resp) = &ex.response
-        && let Some((network, broker)) =
-            rtt.split_wait(resp.span.first_ts - ex.request.span.last_ts)
+        && let Some(split) = rtt.split_wait(&report.tcp_events, &ex.request.span, &resp.span)
     {
-        out.int(attr::WAIT_NETWORK_ESTIMATE_NS, network);
-        out.int(attr::WAIT_BROKER_ESTIMATE_NS, broker);
+        match split {
+            WaitSplit::Known {
+                network,
+                recovery,
+                broker,
+            } => {
+                out.int(attr::WAIT_NETWORK_ESTIMATE_NS, network);
+                if recovery > 0 {
+                    out.int(attr::WAIT_LOSS_RECOVERY_NS, recovery);
+                }
+                out.int(attr::WAIT_BROKER_ESTIMATE_NS, broker);
+            }
+            WaitSplit::Unknown => out.str(attr::WAIT_SPLIT, "unknown"),
+        }
     }
     let h = report.tcp_events.during(ex.request.span.first_ts, end_ts);
     out.int(attr::TCP_RETRANSMISSIONS, h.retransmissions.into());

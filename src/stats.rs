@@ -310,9 +310,45 @@ pub fn human_duration(ns: i64) -> String {
     )
 }
 
+/// The compact table: a topic row that only repeats its API and broker's row (the
+/// broker served that API for one topic) is folded into it, and phases no exchange
+/// spent time in (all zero, or none) are left out (see [`render_text`]).
+pub fn compact(rows: &[LatencyRow]) -> Vec<LatencyRow> {
+    let mut out: Vec<LatencyRow> = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        let group = rows[i..]
+            .iter()
+            .take_while(|r| r.api_key == rows[i].api_key && r.broker == rows[i].broker)
+            .count();
+        let (all, topics) = rows[i..i + group].split_at(1);
+        let mut head = all[0].clone();
+        if let [only] = topics
+            && only.count == head.count
+        {
+            head.topic = only.topic.clone();
+            out.push(head);
+        } else {
+            out.push(head);
+            out.extend(topics.iter().cloned());
+        }
+        i += group;
+    }
+    out
+}
+
 /// The table as text: a header, then four lines per row (total, write, wait, read),
 /// columns aligned. Phases no exchange of the row had show `-`.
 pub fn render_text(rows: &[LatencyRow]) -> String {
+    render_table(rows, false)
+}
+
+/// [`compact`] rows as text, without the phase lines no exchange spent time in.
+pub fn render_compact(rows: &[LatencyRow]) -> String {
+    render_table(&compact(rows), true)
+}
+
+fn render_table(rows: &[LatencyRow], skip_idle_phases: bool) -> String {
     let mut lines: Vec<[String; 9]> = Vec::with_capacity(rows.len() * 4 + 1);
     lines.push(
         [
@@ -330,6 +366,9 @@ pub fn render_text(rows: &[LatencyRow]) -> String {
         ];
         for (i, (phase, p)) in phases.iter().enumerate() {
             let first = i == 0;
+            if skip_idle_phases && !first && p.is_none_or(|p| p.max_ns == 0) {
+                continue;
+            }
             let cell = |s: String| if first { s } else { String::new() };
             let (p50, p90, p99, max) = match p {
                 Some(p) => (

@@ -84,6 +84,15 @@ pub struct Summary {
     pub input_ended_by_signal: bool,
     /// Latencies of the exchanges that passed the filters.
     pub latency: LatencyStats,
+    /// Per broker and the slowest exchanges, of those that passed the filters.
+    pub diagnosis: crate::diagnosis::Diagnosis,
+    /// What the capture holds, for a hint when the filters let nothing through.
+    pub inventory: crate::inventory::Inventory,
+    /// That hint, for the JSON summary: one line per filter given.
+    pub nothing_passed: Vec<String>,
+    /// The text form prints every row and phase of the latency table
+    /// (`--summary full`), not the compact one.
+    pub full: bool,
     /// The exchanges that passed the filters, for the JSON summary's `profile`
     /// (gathered only when that summary is asked for).
     pub profile: Option<crate::profile::Gathered>,
@@ -142,6 +151,7 @@ impl Summary {
         }
         self.kafka.add(&report.kafka);
         self.exchanges.add_all(&report.exchanges);
+        self.inventory.add(report, knowledge);
         for ex in &report.exchanges {
             let f = &ex.facts;
             let errors =
@@ -318,7 +328,29 @@ impl fmt::Display for Summary {
                 "  latency of the {} exchanges that passed the filters (nearest-rank percentiles):",
                 self.emitted
             );
-            out.push_str(&stats::render_text(&self.latency.table()));
+            let table = self.latency.table();
+            if self.full {
+                out.push_str(&stats::render_text(&table));
+            } else {
+                out.push_str(&stats::render_compact(&table));
+            }
+            let brokers = self.diagnosis.brokers();
+            if !brokers.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  brokers (round trips from the TCP handshakes; broker time = wait less round trip and loss recovery, long-poll Fetches and JoinGroup/SyncGroup left out):"
+                );
+                out.push_str(&crate::diagnosis::render_brokers(&brokers));
+            }
+            let slowest = self.diagnosis.slowest();
+            if !slowest.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  the {} slowest (--top N; frame numbers as in Wireshark, frame.number == N):",
+                    slowest.len()
+                );
+                out.push_str(&crate::diagnosis::render_slowest(&slowest, self.files));
+            }
         }
         f.write_str(out.trim_end())
     }
@@ -341,6 +373,14 @@ pub struct SummaryJson {
     pub skipped: SkippedJson,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
+    /// Per broker: round trip, capture point, loss, broker time.
+    pub brokers: Vec<crate::diagnosis::BrokerRow>,
+    /// The slowest exchanges (`--top`), slowest first.
+    pub slowest: Vec<crate::diagnosis::SlowExchange>,
+    /// Only when the filters let no exchange through: what the capture has, for each
+    /// filter given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nothing_passed: Vec<String>,
     /// The conversation profile (`kapture check` and `kapture diff` read it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::profile::Profile>,
@@ -458,6 +498,9 @@ impl Summary {
             },
             warnings: self.capture_warnings.clone(),
             latency: self.latency.table(),
+            brokers: self.diagnosis.brokers(),
+            slowest: self.diagnosis.slowest(),
+            nothing_passed: self.nothing_passed.clone(),
             profile: self
                 .profile
                 .as_ref()

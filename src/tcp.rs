@@ -295,10 +295,10 @@ pub struct StreamStats {
 /// Something unhealthy reassembly saw in one direction, at a packet's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpEvent {
-    /// A segment whose payload was all seen before.
-    Retransmission,
-    /// A segment that arrived beyond a hole still open.
-    OutOfOrder,
+    /// A segment whose payload was all seen before: stream offsets `start..end`.
+    Retransmission { start: u64, end: u64 },
+    /// A segment that arrived beyond a hole still open, its data starting at `offset`.
+    OutOfOrder { offset: u64 },
     /// The sender announced a zero receive window (its peer must stop sending).
     ZeroWindow,
 }
@@ -552,7 +552,9 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
             .max(off + data.len() as u64 + u64::from(seg.missing));
         if off > covered.contiguous_end() {
             stream.stats.out_of_order_segments += 1;
-            stream.events.push((seg.ts_ns, TcpEvent::OutOfOrder));
+            stream
+                .events
+                .push((seg.ts_ns, TcpEvent::OutOfOrder { offset: off }));
         }
         let mut fresh = 0usize;
         covered.insert(off, data.len() as u64, |from, to| {
@@ -569,7 +571,10 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
         stream.stats.retransmitted_bytes += repeated as u64;
         if fresh == 0 {
             stream.stats.retransmitted_segments += 1;
-            stream.events.push((seg.ts_ns, TcpEvent::Retransmission));
+            let (start, end) = (off, off + data.len() as u64);
+            stream
+                .events
+                .push((seg.ts_ns, TcpEvent::Retransmission { start, end }));
         }
     }
     stream.chunks.sort_unstable_by_key(|c| c.offset);

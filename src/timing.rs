@@ -4,6 +4,7 @@
 //! estimates, and the TCP trouble (retransmissions, out-of-order arrivals, zero
 //! windows, gaps) that happened while an exchange was in flight.
 
+use crate::kafka::frame::FrameSpan;
 use crate::net::flags;
 use crate::tcp::{Connection, Dir, TcpEvent};
 
@@ -68,16 +69,59 @@ impl Rtt {
         })
     }
 
-    /// Splits a wait (request's last byte → response's first byte, at the capture
-    /// point) into the network round trip to the broker and what is left, the broker's
-    /// own time. Both are estimates, given only when the handshake timed the round trip.
-    pub fn split_wait(&self, wait_ns: i64) -> Option<(i64, i64)> {
+    /// Splits the wait of one exchange (request's last byte → response's first byte,
+    /// at the capture point) into the network round trip to the broker, the time TCP
+    /// spent recovering lost request bytes, and what is left, the broker's own time.
+    /// `None` without a handshake round trip; [`WaitSplit::Unknown`] when the split
+    /// cannot be made honestly (see there).
+    ///
+    /// Loss recovery: the broker cannot answer before it holds the whole request, so
+    /// when the capture saw bytes of the request sent again after its last byte was
+    /// first seen (a capture at or near the client), the time to the last such
+    /// retransmission is recovery, not broker time. A capture behind the loss (at
+    /// the broker) stamps the request with the retransmission's arrival already.
+    pub fn split_wait(
+        &self,
+        events: &EventLog,
+        request: &FrameSpan,
+        response: &FrameSpan,
+    ) -> Option<WaitSplit> {
         if !self.from_handshake {
             return None;
         }
-        let network = self.to_broker_ns?.clamp(0, wait_ns.max(0));
-        Some((network, wait_ns - network))
+        let to_broker = self.to_broker_ns?;
+        let wait = (response.first_ts - request.last_ts).max(0);
+        // Response bytes that reached the capture point beyond a hole before the
+        // response's first byte did: the first segment was lost on the way here, and
+        // how long its recovery took is not in the capture.
+        if events.response_hole_before(response.offset, response.end(), response.first_ts) {
+            return Some(WaitSplit::Unknown);
+        }
+        let recovery = events
+            .last_resend_to_broker(request.offset, request.end(), response.first_ts)
+            .map_or(0, |t| (t - request.last_ts).clamp(0, wait));
+        let network = to_broker.clamp(0, wait - recovery);
+        Some(WaitSplit::Known {
+            network,
+            recovery,
+            broker: wait - recovery - network,
+        })
     }
+}
+
+/// How an exchange's wait divides, as far as the capture tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitSplit {
+    /// Estimates in nanoseconds: the round trip to the broker (from the handshake),
+    /// TCP recovering lost request bytes, and the broker's own time.
+    Known {
+        network: i64,
+        recovery: i64,
+        broker: i64,
+    },
+    /// The response's first bytes were lost before the capture point: broker time
+    /// and loss recovery cannot be told apart.
+    Unknown,
 }
 
 /// Estimates a connection's round trips. `client` is the index of the client end.
@@ -164,15 +208,25 @@ pub struct Health {
     pub gaps: u32,
 }
 
-/// The TCP events of a connection, sorted by time, for per-exchange counting.
+/// Which way a TCP event's segment travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Client → broker: requests.
+    ToBroker,
+    /// Broker → client: responses.
+    ToClient,
+}
+
+/// The TCP events of a connection, sorted by time, for per-exchange counting and
+/// for splitting waits.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
-    events: Vec<(i64, TcpEvent)>,
+    events: Vec<(i64, Flow, TcpEvent)>,
     gaps: Vec<i64>,
 }
 
 impl EventLog {
-    pub fn new(mut events: Vec<(i64, TcpEvent)>, mut gaps: Vec<i64>) -> Self {
+    pub fn new(mut events: Vec<(i64, Flow, TcpEvent)>, mut gaps: Vec<i64>) -> Self {
         events.sort_by_key(|e| e.0);
         gaps.sort_unstable();
         EventLog { events, gaps }
@@ -180,12 +234,11 @@ impl EventLog {
 
     /// What happened between `start` and `end` (inclusive).
     pub fn during(&self, start: i64, end: i64) -> Health {
-        let from = self.events.partition_point(|e| e.0 < start);
         let mut h = Health::default();
-        for (_, kind) in self.events[from..].iter().take_while(|e| e.0 <= end) {
+        for (_, _, kind) in self.between(start, end) {
             match kind {
-                TcpEvent::Retransmission => h.retransmissions += 1,
-                TcpEvent::OutOfOrder => h.out_of_order += 1,
+                TcpEvent::Retransmission { .. } => h.retransmissions += 1,
+                TcpEvent::OutOfOrder { .. } => h.out_of_order += 1,
                 TcpEvent::ZeroWindow => h.zero_windows += 1,
             }
         }
@@ -193,6 +246,34 @@ impl EventLog {
         let g1 = self.gaps.partition_point(|&t| t <= end);
         h.gaps = (g1 - g0) as u32;
         h
+    }
+
+    fn between(&self, start: i64, end: i64) -> impl Iterator<Item = &(i64, Flow, TcpEvent)> {
+        let from = self.events.partition_point(|e| e.0 < start);
+        self.events[from..].iter().take_while(move |e| e.0 <= end)
+    }
+
+    /// The time of the last retransmission toward the broker, before `until`, that
+    /// carried bytes of `start..end`.
+    pub fn last_resend_to_broker(&self, start: u64, end: u64, until: i64) -> Option<i64> {
+        self.events
+            .iter()
+            .take_while(|e| e.0 <= until)
+            .filter(|(_, flow, kind)| {
+                *flow == Flow::ToBroker
+                    && matches!(*kind, TcpEvent::Retransmission { start: s, end: e } if s < end && e > start)
+            })
+            .map(|e| e.0)
+            .last()
+    }
+
+    /// Whether bytes of `start..end` toward the client arrived beyond a hole before
+    /// `until`.
+    pub fn response_hole_before(&self, start: u64, end: u64, until: i64) -> bool {
+        self.events.iter().take_while(|e| e.0 < until).any(|(_, flow, kind)| {
+            *flow == Flow::ToClient
+                && matches!(*kind, TcpEvent::OutOfOrder { offset } if offset > start && offset < end)
+        })
     }
 }
 
@@ -250,8 +331,95 @@ mod tests {
         );
         assert_eq!(r.capture_point(), Some(CapturePoint::Client));
         assert_eq!(r.total_ns(), Some(5_020_000));
-        assert_eq!(r.split_wait(7_000_000), Some((5_000_000, 2_000_000)));
-        assert_eq!(r.split_wait(3_000_000), Some((3_000_000, 0)));
+        let none = EventLog::default();
+        let (req, resp) = (frame(0, 100, 0, 10), frame(0, 50, 7_000_010, 7_000_020));
+        assert_eq!(
+            r.split_wait(&none, &req, &resp),
+            Some(WaitSplit::Known {
+                network: 5_000_000,
+                recovery: 0,
+                broker: 2_000_000
+            })
+        );
+        let fast = frame(0, 50, 3_000_010, 3_000_020);
+        assert_eq!(
+            r.split_wait(&none, &req, &fast),
+            Some(WaitSplit::Known {
+                network: 3_000_000,
+                recovery: 0,
+                broker: 0
+            })
+        );
+    }
+
+    fn frame(offset: u64, size: u64, first_ts: i64, last_ts: i64) -> FrameSpan {
+        FrameSpan {
+            offset,
+            size,
+            first_ts,
+            first_index: 1,
+            last_ts,
+            last_index: 2,
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn request_bytes_sent_again_are_recovery_not_broker_time() {
+        let r = Rtt {
+            to_broker_ns: Some(5_000_000),
+            to_client_ns: Some(20_000),
+            from_handshake: true,
+        };
+        // A request at offsets 100..300, last byte first seen at 10; part of it sent
+        // again at 5 ms; the response starts at 10.4 ms: 5 ms recovery, 5 ms round
+        // trip, 0.4 ms broker.
+        let resend = |ts, start, end| (ts, Flow::ToBroker, TcpEvent::Retransmission { start, end });
+        let log = EventLog::new(
+            vec![
+                resend(5_000_010, 200, 300),
+                // Other bytes, or the other way: not this request's recovery.
+                resend(6_000_000, 300, 400),
+                (
+                    7_000_000,
+                    Flow::ToClient,
+                    TcpEvent::Retransmission { start: 0, end: 9 },
+                ),
+            ],
+            vec![],
+        );
+        let (req, resp) = (frame(100, 200, 0, 10), frame(0, 50, 10_400_010, 10_400_020));
+        assert_eq!(
+            r.split_wait(&log, &req, &resp),
+            Some(WaitSplit::Known {
+                network: 5_000_000,
+                recovery: 5_000_000,
+                broker: 400_000
+            })
+        );
+        // Response bytes beyond a hole before its first byte arrived: unknown.
+        let holed = EventLog::new(
+            vec![(
+                9_000_000,
+                Flow::ToClient,
+                TcpEvent::OutOfOrder { offset: 20 },
+            )],
+            vec![],
+        );
+        assert_eq!(r.split_wait(&holed, &req, &resp), Some(WaitSplit::Unknown));
+        // A hole after the first byte touches the read phase only.
+        let later = EventLog::new(
+            vec![(
+                10_500_000,
+                Flow::ToClient,
+                TcpEvent::OutOfOrder { offset: 20 },
+            )],
+            vec![],
+        );
+        assert!(matches!(
+            r.split_wait(&later, &req, &resp),
+            Some(WaitSplit::Known { recovery: 0, .. })
+        ));
     }
 
     #[test]
@@ -286,8 +454,12 @@ mod tests {
             from_handshake: false,
             ..r(100_000, 5_000_000)
         };
+        let f = frame(0, 10, 0, 0);
         assert_eq!(
-            (from_data.capture_point(), from_data.split_wait(9)),
+            (
+                from_data.capture_point(),
+                from_data.split_wait(&EventLog::default(), &f, &f)
+            ),
             (None, None)
         );
         assert_eq!(
@@ -304,10 +476,18 @@ mod tests {
     fn health_counts_events_in_the_window() {
         let log = EventLog::new(
             vec![
-                (5, TcpEvent::Retransmission),
-                (1, TcpEvent::OutOfOrder),
-                (9, TcpEvent::ZeroWindow),
-                (20, TcpEvent::Retransmission),
+                (
+                    5,
+                    Flow::ToBroker,
+                    TcpEvent::Retransmission { start: 0, end: 1 },
+                ),
+                (1, Flow::ToClient, TcpEvent::OutOfOrder { offset: 1 }),
+                (9, Flow::ToBroker, TcpEvent::ZeroWindow),
+                (
+                    20,
+                    Flow::ToClient,
+                    TcpEvent::Retransmission { start: 0, end: 1 },
+                ),
             ],
             vec![8, 30],
         );

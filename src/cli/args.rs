@@ -187,6 +187,11 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Summary")]
     pub summary: Option<SummaryFormat>,
 
+    /// How many of the slowest exchanges the summary lists, with their breakdown and
+    /// frame numbers (0: none).
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Summary")]
+    pub top: usize,
+
     /// Write the summary to FILE instead (with -q too).
     #[arg(long, value_name = "FILE", help_heading = "Summary")]
     pub summary_file: Option<PathBuf>,
@@ -202,7 +207,10 @@ pub struct Args {
 /// `--summary`'s formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
+    /// Compact text: no repeated rows, no idle phases.
     Text,
+    /// Text with every row and phase of the latency table.
+    Full,
     Json,
     Off,
 }

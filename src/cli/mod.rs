@@ -68,6 +68,8 @@ pub enum SummaryDest {
 pub struct SummaryOutput {
     /// JSON rather than text.
     pub json: bool,
+    /// Text with every row of the latency table (`--summary full`).
+    pub full: bool,
     pub dest: SummaryDest,
 }
 
@@ -84,6 +86,8 @@ pub struct Config {
     pub summary: Option<SummaryOutput>,
     /// Write no spans (`--no-spans`).
     pub no_spans: bool,
+    /// The filter flags given, as `(flag, value)`, for a hint when nothing passes.
+    pub filters_asked: Vec<(&'static str, String)>,
     /// `--otlp-endpoint` and `--rebase-time`.
     pub replay: ReplayConfig,
     /// `-q`: nothing on stderr but errors (no summary, no progress bar).
@@ -125,7 +129,7 @@ fn summary_output(args: &Args, stdout_free: bool) -> Result<Option<SummaryOutput
             return Err("--summary-file needs --summary text or json, not off".into());
         }
         SummaryFormat::Off => return Ok(None),
-        SummaryFormat::Text => false,
+        SummaryFormat::Text | SummaryFormat::Full => false,
         SummaryFormat::Json => true,
     };
     let dest = match &args.summary_file {
@@ -133,7 +137,11 @@ fn summary_output(args: &Args, stdout_free: bool) -> Result<Option<SummaryOutput
         None if json && stdout_free => SummaryDest::Stdout,
         None => SummaryDest::Stderr,
     };
-    Ok(Some(SummaryOutput { json, dest }))
+    Ok(Some(SummaryOutput {
+        json,
+        full: format == SummaryFormat::Full,
+        dest,
+    }))
 }
 
 /// Parses a comma-separated list of API names or numbers (`all` for every key).
@@ -215,6 +223,23 @@ impl Config {
             return Err("standard input ('-') can be read only once".into());
         }
         let filter = filter_from_args(&args)?;
+        let mut filters_asked: Vec<(&'static str, String)> = vec![("--api", args.api.clone())];
+        for (flag, values) in [
+            ("--topic", &args.topic),
+            ("--client-id", &args.client_id),
+            ("--broker", &args.broker),
+        ] {
+            filters_asked.extend(values.iter().map(|v| (flag, v.clone())));
+        }
+        for (flag, given) in [
+            ("--min-duration", args.min_duration.is_some()),
+            ("--time-range", args.time_range.is_some()),
+            ("--errors-only", args.errors_only),
+        ] {
+            if given {
+                filters_asked.push((flag, String::new()));
+            }
+        }
         let output = args.output.clone().filter(|o| o.as_os_str() != "-");
         let replay = ReplayConfig::from_args(&args.replay, args.output.is_some())?;
         let stdout_free = args.no_spans || output.is_some() || replay.discards_output();
@@ -250,11 +275,13 @@ impl Config {
                 ),
                 no_spans: args.no_spans,
                 latency: summary.is_some(),
+                top: args.top,
             },
             service_name: args.service_name,
             threads: args.threads,
             summary,
             no_spans: args.no_spans,
+            filters_asked,
             replay,
         })
     }
@@ -480,6 +507,7 @@ fn run_inputs(config: &Config) -> ExitCode {
     let mut writer = replay::sink(out, config);
     let mut summary = Summary {
         no_spans: config.no_spans,
+        full: config.summary.as_ref().is_some_and(|s| s.full),
         // The conversation profile goes in JSON summaries only.
         profile: config
             .summary
@@ -576,6 +604,19 @@ fn run_inputs(config: &Config) -> ExitCode {
             output_failed(e)
         };
     }
+    // Filters that let nothing through: what the capture has, in the JSON summary
+    // or as text after the text one.
+    let hint = (summary.emitted == 0 && summary.exchanges.total > 0).then(|| {
+        format!(
+            "kapture: none of the {} exchanges found passed the filters:\n{}",
+            summary.exchanges.total,
+            filter_hint(&summary, config)
+        )
+    });
+    let json_summary = config.summary.as_ref().is_some_and(|s| s.json);
+    if json_summary && let Some(h) = &hint {
+        summary.nothing_passed = h.lines().skip(1).map(|l| l.trim().to_string()).collect();
+    }
     // After inputs that could not be read at all, a summary of nothing would only
     // mislead.
     let nothing_read = failed && inputs_read == 0;
@@ -584,6 +625,12 @@ fn run_inputs(config: &Config) -> ExitCode {
         && let Err(code) = write_summary(out, &summary)
     {
         return code;
+    }
+    if let Some(h) = &hint
+        && !json_summary
+        && !config.quiet
+    {
+        eprint!("{h}");
     }
     let replay_ok = replay::report(replayed.as_ref(), config.summary.is_none());
     if failed {
@@ -595,6 +642,30 @@ fn run_inputs(config: &Config) -> ExitCode {
     } else {
         ExitCode::Success
     }
+}
+
+/// What the capture holds for each filter given; the flags without names to list
+/// (durations, times, errors) are named.
+fn filter_hint(summary: &Summary, config: &Config) -> String {
+    // --api is worth a line only when it leaves out every API the capture has.
+    let apis = &config.pipeline.apis;
+    let some_api_passes = summary
+        .inventory
+        .apis
+        .iter()
+        .filter_map(|name| api::parse_key(name))
+        .any(|key| apis.contains(key));
+    let asked: Vec<(&'static str, String)> = config
+        .filters_asked
+        .iter()
+        .filter(|(flag, _)| !(some_api_passes && *flag == "--api"))
+        .cloned()
+        .collect();
+    let mut text = summary.inventory.hint(&asked);
+    for (flag, _) in asked.iter().filter(|(_, v)| v.is_empty()) {
+        text.push_str(&format!("  {flag} also leaves exchanges out\n"));
+    }
+    text
 }
 
 /// Gives `-o FILE` its final content and, when the run was `cut_short` (why), says

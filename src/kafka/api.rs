@@ -18,6 +18,8 @@ const NEWER_VERSION_SLACK: i16 = 3;
 pub const PRODUCE: i16 = 0;
 pub const FETCH: i16 = 1;
 pub const METADATA: i16 = 3;
+pub const JOIN_GROUP: i16 = 11;
+pub const SYNC_GROUP: i16 = 14;
 pub const API_VERSIONS: i16 = 18;
 
 /// The version facts of one API key.

@@ -196,7 +196,7 @@ pub fn analyse(
             timing::Rtt::default()
         },
         tcp_events: if keep {
-            event_log(&mut streams)
+            event_log(&mut streams, client)
         } else {
             timing::EventLog::default()
         },
@@ -204,11 +204,19 @@ pub fn analyse(
     }
 }
 
-/// Both directions' TCP events and gap times, taken out of the streams.
-fn event_log(streams: &mut [Stream<'_>; 2]) -> timing::EventLog {
+/// Both directions' TCP events, each tagged with its direction, and gap times, taken
+/// out of the streams. Stream `client` carries the requests.
+fn event_log(streams: &mut [Stream<'_>; 2], client: usize) -> timing::EventLog {
     let gaps = streams.iter().flat_map(|s| s.gap_times()).collect();
-    let mut events = std::mem::take(&mut streams[0].events);
-    events.append(&mut streams[1].events);
+    let mut events = Vec::new();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let flow = if i == client {
+            timing::Flow::ToBroker
+        } else {
+            timing::Flow::ToClient
+        };
+        events.extend(stream.events.drain(..).map(|(ts, e)| (ts, flow, e)));
+    }
     timing::EventLog::new(events, gaps)
 }
 
