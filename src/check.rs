@@ -860,3 +860,79 @@ pub fn check(input_name: &str, input: &Loaded, rules: &[Rule]) -> Report {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_of_the_issue_parse() {
+        let p = |e: &str| parse_expr(e).unwrap_or_else(|m| panic!("{e}: {m}"));
+        assert_eq!(
+            p("produce.acks == -1"),
+            (Some(0), Metric::Acks, Op::Eq, Value::Number(-1.0))
+        );
+        let (api, m, op, v) = p("produce.codecs ⊆ [zstd, lz4]");
+        assert_eq!((api, m, op), (Some(0), Metric::Codecs, Op::In));
+        assert_eq!(
+            v,
+            Value::List(vec![Value::Word("zstd".into()), Value::Word("lz4".into())])
+        );
+        assert_eq!(
+            p("errors == 0"),
+            (None, Metric::Errors(None), Op::Eq, Value::Number(0.0))
+        );
+        assert_eq!(
+            p("produce.records_per_request.p50 >= 50").1,
+            Metric::Dist(DistKind::Records, Stat::P50)
+        );
+        assert_eq!(
+            p("fetch.p99 < 100ms"),
+            (
+                Some(1),
+                Metric::Latency(Phase::Total, Stat::P99),
+                Op::Lt,
+                Value::Duration(100_000_000)
+            )
+        );
+        assert_eq!(
+            p("api_version(Produce) >= 9"),
+            (Some(0), Metric::Versions, Op::Ge, Value::Number(9.0))
+        );
+        assert_eq!(
+            p("count(Metadata) <= 10"),
+            (Some(3), Metric::Count, Op::Le, Value::Number(10.0))
+        );
+        assert_eq!(
+            p("fetch.wait.p90 <= 2.5ms").1,
+            Metric::Latency(Phase::Wait, Stat::P90)
+        );
+        assert_eq!(
+            p("errors.invalid_record == 1").1,
+            Metric::Errors(Some("INVALID_RECORD".into()))
+        );
+        assert!(parse_expr("produce.acks").is_err());
+        assert!(parse_expr("produce.records_per_request > 1").is_err());
+        assert!(parse_expr("count(Nonsense) > 1").is_err());
+    }
+
+    #[test]
+    fn set_rules_hold_for_every_request() {
+        let rules = parse_rules(
+            "r.toml",
+            "[[rule]]\nexpect = \"produce.acks == all\"\n[[rule]]\nexpect = \"produce.codecs in [none]\"\n",
+        )
+        .unwrap();
+        let row = Row {
+            count: 2,
+            acks: [(-1, 1), (1, 1)].into_iter().collect(),
+            codecs: [("none".to_string(), 2)].into_iter().collect(),
+            ..Row::default()
+        };
+        let acks = rules[0].on_row(&row, 1);
+        assert!(!acks.passed);
+        assert_eq!(acks.measured, "[-1 ×1, 1 ×1]");
+        assert!(rules[1].on_row(&row, 1).passed);
+        assert_eq!(rules[1].line, 4);
+    }
+}
