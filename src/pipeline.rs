@@ -376,9 +376,12 @@ pub fn read_in_parts<'a>(
 }
 
 /// Connections analysed in parallel between two settlements of the run's
-/// decompression budget. A window bounds the work done past the point where the budget
-/// runs out: later windows decompress nothing.
+/// decompression budget, at first and whenever the budget may run out soon. A window
+/// bounds the work done past the point where the budget runs out: later windows
+/// decompress nothing. While the budget stays far from its end, windows double (up to
+/// [`MAX_ANALYSIS_WINDOW`]), so that a normal run waits at few window boundaries.
 const ANALYSIS_WINDOW: usize = 512;
+const MAX_ANALYSIS_WINDOW: usize = 1 << 20;
 
 /// The parallel pass: analyses every connection worth it, in input order, a window of
 /// connections at a time. Each connection's segments are freed once its window is
@@ -415,8 +418,9 @@ pub fn analyse_connections_within(
     let mut conns = conns
         .into_iter()
         .filter(|c| kafka::worth_analysing(c, &config.kafka));
+    let mut window_len = ANALYSIS_WINDOW;
     loop {
-        let window: Vec<Connection<'_>> = conns.by_ref().take(ANALYSIS_WINDOW).collect();
+        let window: Vec<Connection<'_>> = conns.by_ref().take(window_len).collect();
         if window.is_empty() {
             break;
         }
@@ -442,6 +446,14 @@ pub fn analyse_connections_within(
                 Err(v) => others.push(v),
             }
         }
+        // Far from the end (this window took under a quarter of what is left, so the
+        // next, twice as long, is unlikely to reach it): longer windows.
+        let took = allowance - left;
+        window_len = if took.saturating_mul(4) < left {
+            (window_len * 2).min(MAX_ANALYSIS_WINDOW)
+        } else {
+            ANALYSIS_WINDOW
+        };
     }
     (reports, others, budget - left)
 }
