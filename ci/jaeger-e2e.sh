@@ -53,7 +53,13 @@ go_binary() {
         command -v go >/dev/null || { echo "go is needed to build $name"; exit 1; }
         mkdir -p "$(dirname "$out")"
         t=$SECONDS
-        (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg")
+        # The module downloads are logged, and shown only when the build fails.
+        if ! (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -ldflags='-s -w' \
+            -o "$out.tmp" "$pkg") > "$work/build-$name.log" 2>&1; then
+            tail -n 40 "$work/build-$name.log" >&2
+            echo "building $name failed" >&2
+            exit 1
+        fi
         mv "$out.tmp" "$out"
         echo "$name $version: built in $((SECONDS - t)) s ($(du -h "$out" | cut -f1))" >&2
     fi
