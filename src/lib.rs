@@ -24,6 +24,7 @@ pub mod net;
 pub mod otlp;
 pub mod pipeline;
 pub mod profile;
+pub mod report;
 pub mod span;
 pub mod stats;
 pub mod summary;

@@ -44,6 +44,8 @@ pub struct PipelineConfig {
     pub latency: bool,
     /// How many of the slowest exchanges the summary lists (`--top`).
     pub top: usize,
+    /// Gather the report's timeline of exchanges too (`--report`).
+    pub report: bool,
     /// Shows bytes read and exchanges found while the run goes on.
     pub progress: Option<indicatif::ProgressBar>,
 }
@@ -526,6 +528,10 @@ fn connection_spans(
         if config.latency {
             sel.latency.add(report, ex, knowledge);
             sel.diagnosis.add(report, ex, knowledge, origin.file_index);
+            if config.report {
+                let timeline = sel.latency.timeline.get_or_insert_default();
+                timeline.add(report, ex, knowledge, origin.file_index);
+            }
         }
         if !config.no_spans {
             let out = &mut sel.spans;

@@ -154,6 +154,8 @@ impl Samples {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LatencyStats {
     pub rows: BTreeMap<RowKey, Samples>,
+    /// The report's grid and slowest exchanges (`--report` only).
+    pub timeline: Option<crate::report::Timeline>,
 }
 
 /// Whether an API gets per-topic rows.
@@ -183,6 +185,10 @@ impl LatencyStats {
 
     /// Adds another set of samples (another connection's, another file's).
     pub fn merge(&mut self, other: LatencyStats) {
+        match (&mut self.timeline, other.timeline) {
+            (Some(t), Some(o)) => t.merge(o),
+            (t, o) => *t = t.take().or(o),
+        }
         for (key, samples) in other.rows {
             match self.rows.get_mut(&key) {
                 Some(s) => s.merge(samples),

@@ -192,6 +192,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Summary")]
     pub top: usize,
 
+    /// Also write a self-contained HTML report to FILE.
+    ///
+    /// One HTML file, nothing fetched: latency over time per API and broker, the
+    /// percentiles per topic, the slowest exchanges and what was skipped.
+    #[arg(long, value_name = "FILE", help_heading = "Summary", value_hint = ValueHint::FilePath)]
+    pub report: Option<PathBuf>,
+
     /// Write the summary to FILE instead (with -q too).
     #[arg(long, value_name = "FILE", help_heading = "Summary")]
     pub summary_file: Option<PathBuf>,

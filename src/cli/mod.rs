@@ -92,6 +92,8 @@ pub struct Config {
     pub replay: ReplayConfig,
     /// `-q`: nothing on stderr but errors (no summary, no progress bar).
     pub quiet: bool,
+    /// `--report FILE`: the HTML report.
+    pub report: Option<PathBuf>,
 }
 
 /// The filters the flags ask for; errors name the flag.
@@ -274,8 +276,9 @@ impl Config {
                     args.max_decompressed_bytes,
                 ),
                 no_spans: args.no_spans,
-                latency: summary.is_some(),
+                latency: summary.is_some() || args.report.is_some(),
                 top: args.top,
+                report: args.report.is_some(),
             },
             service_name: args.service_name,
             threads: args.threads,
@@ -283,6 +286,7 @@ impl Config {
             no_spans: args.no_spans,
             filters_asked,
             replay,
+            report: args.report.clone(),
         })
     }
 }
@@ -448,6 +452,19 @@ fn open_output(config: &Config) -> io::Result<(Box<dyn Write + Send>, output::St
             Box::new(BufWriter::with_capacity(1 << 20, io::stdout())),
             output::Staged::Direct,
         ),
+    })
+}
+
+/// Writes the HTML report (beside its name, then renamed: a failure leaves an
+/// earlier report whole).
+fn write_report(path: &std::path::Path, summary: &Summary) -> Result<(), ExitCode> {
+    let html = crate::report::render(summary);
+    output::write_whole(path, html.as_bytes()).map_err(|e| {
+        eprintln!(
+            "kapture: cannot write the report to {}: {e}",
+            path.display()
+        );
+        ExitCode::Unreadable
     })
 }
 
@@ -623,6 +640,12 @@ fn run_inputs(config: &Config) -> ExitCode {
     if let Some(out) = &config.summary
         && !nothing_read
         && let Err(code) = write_summary(out, &summary)
+    {
+        return code;
+    }
+    if let Some(path) = &config.report
+        && !nothing_read
+        && let Err(code) = write_report(path, &summary)
     {
         return code;
     }
