@@ -3,48 +3,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, ValueEnum, ValueHint};
 
-const EXAMPLES: &str = "\
-Examples:
-  kapture capture.pcap > spans.jsonl
-      Produce and Fetch spans of a capture taken on the Kafka port 9092.
-  kapture --api all -o spans.jsonl capture.pcapng
-      Every Kafka request, whatever its API.
-  kapture --port 9093,19092 capture.pcap
-      Brokers that listen on other ports.
-  tcpdump -i any -w - 'tcp port 9092' | kapture -
-      Read a capture from standard input.
-  kapture --topic 'orders*' --min-duration 5ms capture.pcap
-      Only exchanges touching a topic whose name starts with 'orders' that took at
-      least 5 ms.
-  kapture --api all --errors-only --broker 10.0.0.5:9092 capture.pcap
-      Every exchange the broker 10.0.0.5:9092 answered with a Kafka error.
-  kapture --no-spans --summary json --api all capture.pcap > summary.json
-      No spans: the counters, the latency table and the conversation profile as JSON.
-  kapture check capture.pcap --rules rules.toml --junit check.xml
-      Test the capture's conversation against rules ('kapture check --help').
-  kapture diff baseline.json capture.pcap --latency-tolerance 20%
-      What changed since a saved summary or another capture ('kapture diff --help').
-      A capture file named 'check' or 'diff' is given as './check'.
-
-Filters combine with AND; a repeated flag matches any of its values. Exchanges the
-filters leave out are counted ('filtered out') but not in the latency table.
-
-Output: OTLP JSON Lines (one TracesData object per line), the format of the
-OpenTelemetry Collector's otlpjsonfile receiver. A summary of what was found and
-what was skipped, with a latency table (count, Kafka errors, p50/p90/p99/max of the
-total time and of the write, wait and read phases, per API and broker, and per topic
-for Produce and Fetch), goes to stderr.
-
-Exit status: 0 success; 1 spans written but something was skipped or lost (see the
-summary); 2 bad arguments; 3 an input could not be read or the output not written;
-4 a replay (--otlp-endpoint) did not deliver every span.
-
-A progress bar (bytes read, exchanges found) shows on stderr when it is a terminal,
-unless --quiet. kapture prints no colour, so NO_COLOR is always respected.
-'kapture --generate man' prints the man page; '--generate bash|zsh|fish|elvish|powershell'
-prints shell completions.";
+/// The usage lines of `--help` and of error messages: a capture is required, except
+/// for `--generate` and the subcommands.
+const USAGE: &str = "kapture [OPTIONS] <CAPTURE>...
+       kapture check [OPTIONS] --rules <FILE> <CAPTURE>...
+       kapture diff [OPTIONS] <OLD> <NEW>
+       kapture --generate <KIND>";
 
 /// What `--generate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,139 +23,198 @@ pub enum Generate {
     Powershell,
 }
 
-/// Turn packet captures of Kafka traffic into OpenTelemetry spans, one per
-/// request/response exchange, timed from the packets.
+/// Kafka packet captures to OpenTelemetry spans, timed from the packets.
+///
+/// Turn packet captures (pcap, pcapng) of Kafka traffic into OpenTelemetry spans, one
+/// per request/response exchange, timed from the packets, with a summary of where the
+/// time went.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kapture", version, about, after_long_help = EXAMPLES, after_help = "Run 'kapture --help' for examples and exit statuses.")]
+#[command(
+    name = "kapture",
+    version,
+    about,
+    long_about,
+    override_usage = USAGE,
+    after_long_help = super::usage::after_long_help(),
+    after_help = "Run 'kapture --help' for every flag, examples and exit statuses."
+)]
 pub struct Args {
     /// pcap or pcapng files to read; '-' reads standard input.
-    #[arg(value_name = "CAPTURE", required_unless_present = "generate")]
+    #[arg(value_name = "CAPTURE", required = true, value_hint = ValueHint::FilePath)]
     pub captures: Vec<PathBuf>,
 
     /// Print the man page or a shell completion script, then exit.
-    #[arg(long, value_name = "KIND", exclusive = true)]
+    #[arg(long, value_name = "KIND", exclusive = true, hide_short_help = true)]
     pub generate: Option<Generate>,
 
     /// Write the spans to FILE instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
-    /// Kafka APIs to turn into spans: names or numbers, comma-separated, or 'all'.
-    #[arg(long, value_name = "LIST", default_value = "produce,fetch")]
+    /// Kafka APIs to turn into spans.
+    ///
+    /// Names or numbers, comma-separated, or 'all'.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "produce,fetch",
+        value_parser = super::usage::ApiList,
+        hide_possible_values = true
+    )]
     pub api: String,
 
-    /// Broker ports, comma-separated. Without it, port 9092 is Kafka and other ports
-    /// are recognised by their request headers.
-    #[arg(long, value_name = "LIST")]
+    /// Broker ports, comma-separated.
+    ///
+    /// Without it, port 9092 is Kafka and other ports are recognised by their request
+    /// headers.
+    #[arg(long, value_name = "LIST", value_hint = ValueHint::Other)]
     pub port: Option<String>,
 
     /// The service.name resource attribute of the spans.
-    #[arg(long, value_name = "NAME", default_value = "kapture")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "kapture",
+        hide_short_help = true,
+        value_hint = ValueHint::Other
+    )]
     pub service_name: String,
 
+    /// Worker threads [default: one per core].
+    ///
     /// Worker threads for reading the capture, analysing connections and building
     /// spans [default: one per core]; spans are written by one more thread.
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", value_hint = ValueHint::Other)]
     pub threads: Option<usize>,
 
     /// Largest Kafka frame accepted, in bytes; longer length prefixes are treated as
     /// garbage.
-    #[arg(long, value_name = "BYTES", default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 100 * 1024 * 1024, hide_short_help = true)]
     pub max_frame_bytes: u64,
 
     /// Most requests waiting for a response on one connection at once; past it the
     /// oldest is given up as unanswered (and counted).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        hide_short_help = true
+    )]
     pub max_in_flight: usize,
 
     /// Topic names for topic ids the capture never names: a file of
     /// '<topic id> <name>' lines (Fetch v13+ and Produce v13 carry only ids).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", hide_short_help = true, value_hint = ValueHint::FilePath)]
     pub topic_map: Option<PathBuf>,
 
     /// Do not read record headers: no trace-context links, no decompression (faster).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub no_record_links: bool,
 
     /// Make each span a child of the producer's trace context when its records carry
     /// exactly one, so it shows inside the application's trace.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub parent_from_records: bool,
 
     /// Add a child span per phase: the request's write and the response's read.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     pub phase_spans: bool,
 
     /// Most per-partition events on one span.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 64, hide_short_help = true)]
     pub max_span_events: usize,
 
     /// Most trace-context links on one span.
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    #[arg(long, value_name = "N", default_value_t = 32, hide_short_help = true)]
     pub max_span_links: usize,
 
     /// Most bytes one record batch may decompress to.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20, hide_short_help = true)]
     pub max_batch_decompressed_bytes: u64,
 
     /// Most bytes decompressed in the whole run, spent in output order (the same batches
     /// are cut whatever --threads says); past it, record headers are not read.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, hide_short_help = true)]
     pub max_decompressed_bytes: u64,
 
     /// Mixed into trace and span ids; change it to keep two runs' ids apart.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_short_help = true)]
     pub id_seed: u64,
 
+    /// No progress bar, no summary.
+    ///
     /// No progress bar, and no summary unless --summary or --summary-file asks for one
     /// (an explicit flag wins over -q).
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Keep exchanges touching a matching topic.
+    ///
     /// Keep exchanges touching a topic that matches PATTERN: an exact name or a glob
     /// ('*', '?', '[...]'); ids no Metadata response or --topic-map named match their
     /// UUID text. Exchanges without topics never match. Repeatable (any of them).
-    #[arg(long, value_name = "PATTERN", help_heading = "Filters")]
+    #[arg(long, value_name = "PATTERN", help_heading = "Filters", value_hint = ValueHint::Other)]
     pub topic: Vec<String>,
 
+    /// Keep exchanges of a matching client id.
+    ///
     /// Keep exchanges whose request's client id matches PATTERN (exact or glob); a null
     /// client id never matches. Repeatable (any of them).
-    #[arg(long, value_name = "PATTERN", help_heading = "Filters")]
+    #[arg(long, value_name = "PATTERN", help_heading = "Filters", value_hint = ValueHint::Other)]
     pub client_id: Vec<String>,
 
+    /// Keep exchanges with this broker.
+    ///
     /// Keep exchanges with this broker: its IP address as in server.address, and
     /// optionally its port ('10.0.0.5', '10.0.0.5:9092', '[::1]:9092'). Repeatable
     /// (any of them).
-    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Filters")]
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Filters", value_hint = ValueHint::Other)]
     pub broker: Vec<String>,
 
+    /// Keep exchanges that took DURATION or more.
+    ///
     /// Keep exchanges whose span lasted at least DURATION (end − start), e.g. '5ms',
-    /// '1.5s', '250us', '100ns'.
-    #[arg(long, value_name = "DURATION", help_heading = "Filters")]
+    /// '1.5s', '250us', '100ns'; a bare number is refused.
+    #[arg(long, value_name = "DURATION", help_heading = "Filters", value_hint = ValueHint::Other)]
     pub min_duration: Option<String>,
 
+    /// Keep only exchanges with a Kafka error.
+    ///
     /// Keep only exchanges whose response carried a Kafka error code (the error.type
     /// of the span: Produce and Fetch responses). Bodies that did not decode are not
     /// errors here.
     #[arg(long, help_heading = "Filters")]
     pub errors_only: bool,
 
+    /// Keep exchanges that started in [START, END).
+    ///
     /// Keep exchanges whose span started in [START, END). Each side is RFC 3339
     /// ('2026-11-25T06:30:00Z', '...T07:30:00+01:00') or Unix seconds ('1795588200.5');
     /// either may be empty ('START..', '..END').
-    #[arg(long, value_name = "START..END", help_heading = "Filters")]
+    #[arg(long, value_name = "START..END", help_heading = "Filters", value_hint = ValueHint::Other)]
     pub time_range: Option<String>,
 
+    /// The summary at the end: text, full, json or off.
+    ///
     /// The summary at the end (counters and a latency table of the exchanges that
-    /// passed the filters): 'text' (on stderr), 'json' (on stdout when no spans go
-    /// there: with --no-spans, -o FILE, or an OTLP endpoint without -o; else stderr) or
-    /// 'off' [default: text, or off with -q].
-    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Summary")]
+    /// passed the filters): 'text' (compact, on stderr: no repeated rows, no idle
+    /// phases), 'full' (text with every row and phase), 'json' (on stdout when no spans
+    /// go there: with --no-spans, -o FILE, or an OTLP endpoint without -o; else stderr)
+    /// or 'off' [default: text, or off with -q].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        help_heading = "Summary",
+        hide_possible_values = true
+    )]
     pub summary: Option<SummaryFormat>,
 
+    /// How many of the slowest exchanges to list.
+    ///
     /// How many of the slowest exchanges the summary lists, with their breakdown and
     /// frame numbers (0: none).
-    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Summary")]
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = "Summary", value_hint = ValueHint::Other)]
     pub top: usize,
 
     /// Also write a self-contained HTML report to FILE.
@@ -200,9 +225,17 @@ pub struct Args {
     pub report: Option<PathBuf>,
 
     /// Write the summary to FILE instead (with -q too).
-    #[arg(long, value_name = "FILE", help_heading = "Summary")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Summary",
+        hide_short_help = true,
+        value_hint = ValueHint::FilePath
+    )]
     pub summary_file: Option<PathBuf>,
 
+    /// Write no spans at all, only the summary.
+    ///
     /// Write no spans at all (no output file is created): only the summary.
     #[arg(long, conflicts_with = "output", help_heading = "Summary")]
     pub no_spans: bool,

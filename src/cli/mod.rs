@@ -6,6 +6,7 @@ mod args;
 pub mod commands;
 mod output;
 mod replay;
+pub mod usage;
 
 pub use args::{Args, Generate, SummaryFormat};
 pub use replay::{ReplayArgs, ReplayConfig};
@@ -521,7 +522,7 @@ fn run_inputs(config: &Config) -> ExitCode {
     let progress = progress_bar(config);
     let mut pipeline_config = config.pipeline.clone();
     pipeline_config.progress = progress.clone();
-    let mut writer = replay::sink(out, config);
+    let mut writer = replay::sink(out, config, progress.clone());
     let mut summary = Summary {
         no_spans: config.no_spans,
         full: config.summary.as_ref().is_some_and(|s| s.full),
@@ -746,7 +747,7 @@ pub fn generate(kind: Generate, out: &mut dyn Write) -> io::Result<()> {
     use clap::CommandFactory;
     let mut cmd = Args::command();
     let shell = match kind {
-        Generate::Man => return clap_mangen::Man::new(cmd).render(out),
+        Generate::Man => return usage::man_page(cmd, out),
         Generate::Bash => clap_complete::Shell::Bash,
         Generate::Zsh => clap_complete::Shell::Zsh,
         Generate::Fish => clap_complete::Shell::Fish,
