@@ -206,9 +206,21 @@ pub fn parse_broker(text: &str) -> Result<BrokerMatch, String> {
 
 /// A duration such as `5ms`, `1.5s`, `250us`, `100ns` or `1m 30s`, in nanoseconds.
 pub fn parse_duration_ns(text: &str) -> Result<i64, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e} (e.g. 100ns, 250us, 5ms, 1.5s)"))?;
+    let d = parse_duration(text)?;
     i64::try_from(d.as_nanos()).map_err(|_| "too long".into())
+}
+
+/// A duration with its unit, as every duration flag takes it: `5ms`, `1.5s`,
+/// `250us`, `100ns`, `1m 30s`. A bare number is refused, whatever the flag, rather than
+/// read in a unit the user may not mean.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "a duration needs a unit: {text}ms, {text}s, {text}us or {text}ns"
+        ));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 100ns, 250us, 5ms, 1.5s)"))
 }
 
 /// `START..END`, either side empty (open), each an RFC 3339 time
@@ -569,6 +581,11 @@ mod tests {
         }
         for bad in ["", "5", "fast", "-5ms", "5 parsecs"] {
             assert!(parse_duration_ns(bad).is_err(), "{bad}");
+        }
+        // A bare number is refused with the units it could mean.
+        for bare in ["5", "0", "1.5"] {
+            let e = parse_duration(bare).unwrap_err();
+            assert!(e.contains(&format!("{bare}ms")), "{bare}: {e}");
         }
     }
 

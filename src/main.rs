@@ -1,6 +1,5 @@
 //! The kapture binary: parses the command line and hands over to the library.
 
-use clap::Parser;
 use kapture::cli::{Args, Config, ExitCode, generate, run};
 
 fn main() {
@@ -13,7 +12,10 @@ fn main() {
     {
         std::process::exit(command(&argv[1..]));
     }
-    let args = Args::parse();
+    let args: Args = match kapture::cli::usage::parse_or_status(&argv) {
+        Ok(args) => args,
+        Err(code) => std::process::exit(code),
+    };
     if let Some(kind) = args.generate {
         let code = match generate(kind, &mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::Success,

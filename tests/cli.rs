@@ -14,21 +14,176 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn help_explains_usage_and_exit_statuses() {
-    let short = kapture(["-h"]);
-    assert_eq!(short.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&short.stdout);
-    assert!(
-        text.contains("Usage: kapture [OPTIONS] [CAPTURE]..."),
-        "{text}"
-    );
-    assert!(text.contains("--api <LIST>"));
+    // An 80-column terminal and clap's default width alike.
+    for columns in ["80", "100"] {
+        let short = Command::new(env!("CARGO_BIN_EXE_kapture"))
+            .arg("-h")
+            .env("COLUMNS", columns)
+            .output()
+            .unwrap();
+        assert_eq!(short.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&short.stdout);
+        // The capture is required: <CAPTURE>, not [CAPTURE].
+        assert!(
+            text.contains("Usage: kapture [OPTIONS] <CAPTURE>..."),
+            "{text}"
+        );
+        assert!(text.contains("--api <LIST>"), "{text}");
+        assert!(text.contains("--min-duration <DURATION>"), "{text}");
+        assert!(
+            text.lines().count() < 40,
+            "-h is {} lines at {columns} columns:\n{text}",
+            text.lines().count()
+        );
+        // The rarely needed flags are left to --help.
+        assert!(!text.contains("--max-in-flight"), "{text}");
+    }
     let long = kapture(["--help"]);
+    assert_eq!(long.status.code(), Some(0));
     let text = String::from_utf8_lossy(&long.stdout);
     assert!(
-        text.contains("Examples:") && text.contains("Exit status"),
+        text.contains("Examples:") && text.contains("Exit status:"),
         "{text}"
     );
-    assert_eq!(kapture(["--version"]).status.code(), Some(0));
+    assert!(
+        text.contains("Usage: kapture [OPTIONS] <CAPTURE>..."),
+        "{text}"
+    );
+    for flag in ["--max-in-flight", "--otlp-retry-budget", "--service-name"] {
+        assert!(text.contains(flag), "{flag} in --help");
+    }
+    for code in 0..=4 {
+        assert!(
+            text.contains(&format!("\n  {code}   ")),
+            "exit status {code}"
+        );
+    }
+    let version = kapture(["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("kapture "));
+}
+
+#[test]
+fn generate_needs_no_capture_but_the_rest_does() {
+    let out = kapture(["--generate", "bash"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = kapture(["--api", "all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("<CAPTURE>"), "{}", stderr(&out));
+}
+
+#[test]
+fn tshark_read_flag_gets_a_pointed_answer() {
+    for args in [
+        vec!["-r", "testdata/nano.pcap"],
+        vec!["-rtestdata/nano.pcap"],
+    ] {
+        let out = kapture(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(err.starts_with("kapture: "), "{err}");
+        assert!(err.contains("kapture FILE"), "{err}");
+        // Not clap's tip about passing '-r' as a value.
+        assert!(!err.contains("'-- -r"), "{err}");
+    }
+}
+
+#[test]
+fn every_error_starts_with_kapture() {
+    for args in [
+        vec!["--bogus", "x.pcap"],
+        vec![],
+        vec!["--summary", "yaml", "x.pcap"],
+        vec!["-j", "many", "x.pcap"],
+        vec!["--apii", "all", "x.pcap"],
+        vec!["--api", "nosuch", "x.pcap"],
+        vec!["--generate", "bash", "x.pcap"],
+        vec!["--min-duration", "fast", "x.pcap"],
+    ] {
+        let out = kapture(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("kapture: "), "{args:?}: {err}");
+        assert!(
+            !err.lines().any(|l| l.starts_with("error:")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("as a value, use '--"),
+            "{args:?}: no tip about '--' for a mistyped flag: {err}"
+        );
+    }
+    // A near miss still gets clap's suggestion.
+    assert!(stderr(&kapture(["--apii", "all", "x.pcap"])).contains("'--api'"));
+}
+
+#[test]
+fn bare_numbers_are_no_duration_for_any_flag() {
+    for args in [
+        vec!["--min-duration", "5", "testdata/nano.pcap"],
+        vec![
+            "--otlp-endpoint",
+            "http://127.0.0.1:9",
+            "--otlp-timeout",
+            "5",
+            "testdata/nano.pcap",
+        ],
+        vec![
+            "--otlp-endpoint",
+            "http://127.0.0.1:9",
+            "--otlp-retry-budget",
+            "5",
+            "testdata/nano.pcap",
+        ],
+        vec![
+            "diff",
+            "testdata/nano.pcap",
+            "testdata/nano.pcap",
+            "--latency-floor",
+            "5",
+        ],
+    ] {
+        let out = kapture(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("a duration needs a unit: 5ms"),
+            "{args:?}: {err}"
+        );
+    }
+    // With a unit, the same flag works.
+    let out = kapture(["-q", "--min-duration", "5ms", "testdata/nano.pcap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn completion_offers_api_names_and_summary_formats() {
+    let bash = kapture(["--generate", "bash"]);
+    let text = String::from_utf8_lossy(&bash.stdout);
+    let case = |flag: &str| -> String {
+        let at = text
+            .find(&format!("                {flag})"))
+            .unwrap_or_else(|| panic!("{flag} in the bash completion"));
+        let rest = &text[at..];
+        rest[..rest.find(";;").unwrap()].to_string()
+    };
+    let api = case("--api");
+    assert!(!api.contains("compgen -f"), "not file names: {api}");
+    for name in ["all", "produce", "fetch", "api_versions", "join_group"] {
+        assert!(
+            api.split(['"', ' ']).any(|w| w == name),
+            "{name} offered: {api}"
+        );
+    }
+    let summary = case("--summary");
+    assert!(
+        summary.contains("compgen -W \"text full json off\""),
+        "{summary}"
+    );
+    // Files where files are meant.
+    assert!(case("--output").contains("compgen -f"));
+    let zsh = String::from_utf8_lossy(&kapture(["--generate", "zsh"]).stdout).into_owned();
+    assert!(zsh.contains("api_versions"), "zsh offers API names too");
 }
 
 #[test]
@@ -144,6 +299,29 @@ fn generates_a_man_page_and_completions() {
         text.contains(".TH kapture 1") && text.contains("otlp\\-endpoint"),
         "{text}"
     );
+    // Sections of their own, in the usual order, and no catch-all "EXTRA".
+    let sections: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .collect();
+    assert!(!sections.contains(&"EXTRA"), "{sections:?}");
+    let at = |name: &str| {
+        sections
+            .iter()
+            .position(|s| *s == name)
+            .unwrap_or_else(|| panic!("{name} in {sections:?}"))
+    };
+    assert!(at("NAME") < at("SYNOPSIS") && at("SYNOPSIS") < at("OPTIONS"));
+    assert!(at("OPTIONS") < at("EXAMPLES") && at("EXAMPLES") < at("\"EXIT STATUS\""));
+    let exit = &text[text.find(".SH \"EXIT STATUS\"").unwrap()..];
+    let exit = &exit[..exit[4..].find(".SH ").unwrap() + 4];
+    for code in 0..=4 {
+        assert!(exit.contains(&format!(".TP\n\\fB{code}\\fR\n")), "{exit}");
+    }
+    assert!(text.contains("\\fBkapture capture.pcap > spans.jsonl\\fR"));
+    // One preamble: the pieces are joined, not concatenated whole.
+    assert_eq!(text.matches(".ds Aq").count(), 2, "one .ie/.el pair");
+    assert!(text.contains("\\fBkapture\\fR [OPTIONS] <CAPTURE>..."));
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = kapture(["--generate", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}");

@@ -609,6 +609,76 @@ fn connection_failures_are_retried_then_reported() {
     );
 }
 
+/// A port on 127.0.0.1 that was bound and closed: nothing listens there.
+fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_dead_endpoint_is_told_at_once_and_costs_the_retry_budget_only() {
+    let told = Arc::new(Mutex::new(Vec::<(Duration, String)>::new()));
+    let cfg = ExportConfig {
+        retry: RetryPolicy {
+            max_attempts: 100,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            max_elapsed: Duration::from_millis(800),
+        },
+        max_batch_spans: 2,
+        ..ExportConfig::new(format!("http://127.0.0.1:{}/v1/traces", dead_port()))
+    };
+    let started = Instant::now();
+    let mut exporter = Exporter::new(cfg, Envelope::new("replay-test"));
+    let sink = Arc::clone(&told);
+    exporter.on_failure(Box::new(move |m| {
+        sink.lock()
+            .unwrap()
+            .push((started.elapsed(), m.to_string()))
+    }));
+    // Five requests' worth: the budget is the whole replay's, not each request's.
+    for s in &sample_spans(10) {
+        exporter.push(&span_json(s));
+    }
+    let report = exporter.finish();
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(800 + 700), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(500),
+        "retried: {elapsed:?}"
+    );
+    assert_eq!((report.accepted, report.not_sent), (0, 10), "{report}");
+    assert!(report.retries >= 3, "{report}");
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("retry budget is spent"),
+        "{report}"
+    );
+    let told = told.lock().unwrap();
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert!(told[0].0 < Duration::from_millis(300), "at once: {told:?}");
+    assert!(
+        told[0].1.contains("refused") && told[0].1.contains("retrying for at most"),
+        "{told:?}"
+    );
+}
+
+#[test]
+fn no_retry_budget_means_no_retries() {
+    let cfg = ExportConfig {
+        retry: RetryPolicy {
+            max_elapsed: Duration::ZERO,
+            ..fast_retry()
+        },
+        ..ExportConfig::new(format!("http://127.0.0.1:{}/v1/traces", dead_port()))
+    };
+    let report = export(cfg, &sample_spans(3));
+    assert_eq!((report.retries, report.not_sent), (0, 3), "{report}");
+}
+
 #[cfg(feature = "tls")]
 #[test]
 fn tls_to_a_plain_http_server_fails_at_once() {
@@ -777,6 +847,62 @@ fn a_refused_replay_exits_4_and_says_why() {
     // The file is still written in full.
     assert!(!parse_spans(&std::fs::read(&file).unwrap()).is_empty());
     assert_eq!(server.seen().len(), 1);
+}
+
+#[test]
+fn the_binary_warns_of_a_dead_endpoint_first_and_reports_after() {
+    let url = format!("http://127.0.0.1:{}", dead_port());
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kapture"))
+        .current_dir(root())
+        .args([
+            "--summary",
+            "off",
+            "--otlp-endpoint",
+            &url,
+            "--otlp-retry-budget",
+            "2s",
+            CAPTURE,
+        ])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<(Duration, String)> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(|l| (started.elapsed(), l.unwrap()))
+        .collect();
+    let status = child.wait().unwrap();
+    let ended = started.elapsed();
+    assert_eq!(status.code(), Some(4), "{lines:?}");
+    // The warning comes as soon as the first request fails, long before the end.
+    let (at, first) = &lines[0];
+    assert!(
+        first.starts_with("kapture: warning: replay to ") && first.contains("retrying"),
+        "{lines:?}"
+    );
+    assert!(
+        *at + Duration::from_millis(200) < ended,
+        "{at:?} vs {ended:?}"
+    );
+    assert!(ended < Duration::from_secs(2 + 5), "bounded: {ended:?}");
+    // The report line, then what is wrong with it.
+    let report = lines
+        .iter()
+        .position(|(_, l)| l.starts_with("kapture: replay: "))
+        .expect("a report line");
+    let verdict = lines
+        .iter()
+        .position(|(_, l)| l.starts_with("kapture: not every span reached"))
+        .expect("a verdict line");
+    assert!(report < verdict, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|(_, l)| l.starts_with("kapture: ") || l.starts_with("  ")),
+        "{lines:?}"
+    );
 }
 
 #[test]

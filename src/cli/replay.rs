@@ -17,46 +17,56 @@ const TRACES_PATH: &str = "/v1/traces";
 /// The replay flags, flattened into [`super::Args`].
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReplayArgs {
+    /// Send the spans to an OTLP/HTTP receiver.
+    ///
     /// Send the spans to an OTLP/HTTP receiver (Jaeger, the Collector, ...): POST
     /// URL/v1/traces (a URL already ending in /v1/traces is used as it is). Spans go to
     /// standard output only with '-o -'. Exit status 4 when not every span was accepted.
-    #[arg(long, value_name = "URL", conflicts_with = "no_spans", help_heading = HEADING)]
+    #[arg(long, value_name = "URL", conflicts_with = "no_spans", help_heading = HEADING, value_hint = clap::ValueHint::Url)]
     pub otlp_endpoint: Option<String>,
 
     /// Send the spans to the endpoint the environment names:
     /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else OTEL_EXPORTER_OTLP_ENDPOINT
     /// plus /v1/traces, else http://localhost:4318/v1/traces.
-    #[arg(long, conflicts_with = "no_spans", help_heading = HEADING)]
+    #[arg(long, conflicts_with = "no_spans", help_heading = HEADING, hide_short_help = true)]
     pub otlp: bool,
 
     /// Request encoding [env: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL]
     /// [default: http/protobuf]
-    #[arg(long, value_name = "PROTOCOL", value_parser = ["http/protobuf", "http/json"], help_heading = HEADING)]
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["http/protobuf", "http/json"], help_heading = HEADING, hide_short_help = true)]
     pub otlp_protocol: Option<String>,
 
     /// A request header, such as an API key; repeatable. Adds to (and overrides by name)
     /// OTEL_EXPORTER_OTLP_TRACES_HEADERS or OTEL_EXPORTER_OTLP_HEADERS.
-    #[arg(long = "otlp-header", value_name = "NAME=VALUE", help_heading = HEADING)]
+    #[arg(long = "otlp-header", value_name = "NAME=VALUE", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]
     pub otlp_headers: Vec<String>,
 
     /// Request body compression [env: OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
     /// OTEL_EXPORTER_OTLP_COMPRESSION] [default: none]
-    #[arg(long, value_name = "gzip|none", value_parser = ["gzip", "none"], help_heading = HEADING)]
+    #[arg(long, value_name = "gzip|none", value_parser = ["gzip", "none"], help_heading = HEADING, hide_short_help = true)]
     pub otlp_compression: Option<String>,
 
-    /// Time limit of one request, such as 10s or 500ms; a bare number is milliseconds
-    /// [env: OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT] [default: 10s]
-    #[arg(long, value_name = "DURATION", help_heading = HEADING)]
+    /// Time limit of one request, such as 10s or 500ms (a bare number is refused; the
+    /// variables are milliseconds, as the OpenTelemetry specification says) [env:
+    /// OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]
     pub otlp_timeout: Option<String>,
 
+    /// Most time the whole replay spends retrying (waits and failed attempts after a
+    /// connection failure or a 429/502/503/504 answer), such as 15s or 0s for no
+    /// retries; past it, the spans not yet accepted are counted as not delivered
+    /// [default: 15s]
+    #[arg(long, value_name = "DURATION", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]
+    pub otlp_retry_budget: Option<String>,
+
     /// Most spans in one request [default: 512]
-    #[arg(long, value_name = "N", help_heading = HEADING)]
+    #[arg(long, value_name = "N", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]
     pub otlp_batch_spans: Option<usize>,
 
     /// Move every timestamp by one offset so that the earliest span starts at this
     /// instant ('now' or RFC 3339, such as 2025-01-31T09:00:00Z), keeping every
     /// duration. Applies to the file output and the replay alike.
-    #[arg(long, value_name = "now|RFC3339")]
+    #[arg(long, value_name = "now|RFC3339", hide_short_help = true, value_hint = clap::ValueHint::Other)]
     pub rebase_time: Option<String>,
 }
 
@@ -127,6 +137,7 @@ impl ReplayConfig {
                 (!args.otlp_headers.is_empty(), "--otlp-header"),
                 (args.otlp_compression.is_some(), "--otlp-compression"),
                 (args.otlp_timeout.is_some(), "--otlp-timeout"),
+                (args.otlp_retry_budget.is_some(), "--otlp-retry-budget"),
                 (args.otlp_batch_spans.is_some(), "--otlp-batch-spans"),
             ];
             if let Some((_, flag)) = stray.iter().find(|(given, _)| *given) {
@@ -178,6 +189,11 @@ impl ReplayConfig {
                 .ok_or_else(|| format!("{name}='{value}': expected milliseconds, such as 10000"))?,
             (None, None) => export.timeout,
         };
+
+        if let Some(t) = &args.otlp_retry_budget {
+            export.retry.max_elapsed = crate::filter::parse_duration(t)
+                .map_err(|e| format!("--otlp-retry-budget '{t}': {e}"))?;
+        }
 
         if let Some((name, value)) = var("HEADERS") {
             export.headers = parse_header_list(&value).map_err(|e| format!("{name}: {e}"))?;
@@ -256,13 +272,10 @@ fn parse_compression(text: &str) -> Option<Compression> {
     }
 }
 
-/// `10s`, `1500ms`, `1m`; a bare number is milliseconds, as in the environment variables.
+/// `10s`, `1500ms`, `1m`: a unit is needed, as for every duration flag (the
+/// environment variables, in milliseconds, are read apart).
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let d = match text.parse::<u64>() {
-        Ok(ms) => Duration::from_millis(ms),
-        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
-    };
+    let d = crate::filter::parse_duration(text)?;
     if d.is_zero() {
         return Err("must be more than zero".into());
     }
@@ -325,30 +338,48 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 }
 
 /// The sink of a run: JSON Lines to `out`, plus the replay and time shift asked for.
-pub(super) fn sink<W: Write>(out: W, config: &super::Config) -> Sink<W> {
+/// The replay's first failure is told at once (unless `-q`), above the progress bar.
+pub(super) fn sink<W: Write>(
+    out: W,
+    config: &super::Config,
+    progress: Option<indicatif::ProgressBar>,
+) -> Sink<W> {
     let envelope = Envelope::new(&config.service_name);
     let replay = &config.replay;
     for note in &replay.notes {
         eprintln!("kapture: warning: {note}");
     }
-    let exporter = replay
-        .export
-        .clone()
-        .map(|e| Exporter::new(e, envelope.clone()));
+    let exporter = replay.export.clone().map(|e| {
+        let mut exporter = Exporter::new(e, envelope.clone());
+        if !config.quiet {
+            exporter.on_failure(Box::new(move |message| {
+                let line = format!("kapture: warning: {message}");
+                match &progress {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }));
+        }
+        exporter
+    });
     Sink::new(LineWriter::new(out, envelope), exporter, replay.rebase)
 }
 
-/// Tells what became of the replayed spans; false when some were not accepted.
+/// Tells what became of the replayed spans (the report line first, then what is
+/// wrong with it); false when some were not accepted.
 pub(super) fn report(outcome: Option<&ExportReport>, quiet: bool) -> bool {
     let Some(r) = outcome else {
         return true;
     };
     let ok = r.all_accepted();
+    if !ok || !quiet {
+        eprintln!("kapture: {r}");
+    }
     if !ok {
-        eprintln!("kapture: not every span reached the OTLP endpoint");
-        eprintln!("{r}");
-    } else if !quiet {
-        eprintln!("{r}");
+        eprintln!(
+            "kapture: not every span reached the OTLP endpoint (exit status 4): {} of {} delivered",
+            r.accepted, r.spans
+        );
     }
     ok
 }
@@ -542,11 +573,28 @@ mod tests {
         );
         bad(
             ReplayArgs {
-                otlp_timeout: Some("0".into()),
+                otlp_timeout: Some("0s".into()),
                 ..endpoint("http://h")
             },
             &[],
             "more than zero",
+        );
+        // A bare number is refused, as for --min-duration, not read as milliseconds.
+        bad(
+            ReplayArgs {
+                otlp_timeout: Some("5".into()),
+                ..endpoint("http://h")
+            },
+            &[],
+            "'5': a duration needs a unit: 5ms",
+        );
+        bad(
+            ReplayArgs {
+                otlp_retry_budget: Some("30".into()),
+                ..endpoint("http://h")
+            },
+            &[],
+            "--otlp-retry-budget '30': a duration needs a unit",
         );
         bad(
             endpoint("http://h"),

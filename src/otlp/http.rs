@@ -2,7 +2,9 @@
 //! OpenTelemetry SDK's exporter would: batches bounded in spans and bytes, protobuf or
 //! JSON bodies, optional gzip, retries with exponential backoff and jitter on
 //! 429/502/503/504 and on connection failures (honouring `Retry-After`), and
-//! `partialSuccess` counted as rejected spans.
+//! `partialSuccess` counted as rejected spans. Retries share one budget for the whole
+//! replay ([`RetryPolicy::max_elapsed`], 15 s by default), so a dead endpoint costs a
+//! bounded time, and the first failure is told at once (see [`Exporter::on_failure`]).
 //!
 //! Spans arrive serialised as JSON, as the pipeline makes them for the file output. A
 //! JSON body is those bytes in the usual envelope; a protobuf body deserialises each
@@ -65,7 +67,9 @@ pub struct RetryPolicy {
     /// Longest wait between two attempts (a longer `Retry-After` is still honoured,
     /// within `max_elapsed`).
     pub max_backoff: Duration,
-    /// Longest time one request may take, retries and waits included.
+    /// Longest time the whole replay spends retrying: the waits and the attempts after
+    /// a failed one, all requests together. A retried attempt's time limit is cut to
+    /// what is left of it, so a replay never spends more than this on retries.
     pub max_elapsed: Duration,
 }
 
@@ -75,7 +79,7 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(8),
-            max_elapsed: Duration::from_secs(60),
+            max_elapsed: DEFAULT_RETRY_BUDGET,
         }
     }
 }
@@ -87,6 +91,8 @@ pub const DEFAULT_BATCH_SPANS: usize = 512;
 pub const DEFAULT_BATCH_BYTES: usize = 4 << 20;
 /// The OTLP exporters' default timeout per request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time a whole replay may spend retrying, by default ([`RetryPolicy::max_elapsed`]).
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(15);
 
 /// Where and how to send spans.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +211,10 @@ pub struct Exporter {
     overhead: usize,
     report: ExportReport,
     jitter: u64,
+    /// Retry time spent so far, against [`RetryPolicy::max_elapsed`].
+    retrying: Duration,
+    /// Told of the first failed attempt, as soon as it fails.
+    on_failure: Option<Box<dyn FnMut(&str) + Send>>,
 }
 
 /// The outcome of one attempt.
@@ -257,7 +267,34 @@ impl Exporter {
             overhead,
             report,
             jitter: seed | 1,
+            retrying: Duration::ZERO,
+            on_failure: None,
         }
+    }
+
+    /// Calls `tell` with a sentence about the first attempt that fails (whether it
+    /// will be retried or not), when it fails, rather than only in the final report.
+    pub fn on_failure(&mut self, tell: Box<dyn FnMut(&str) + Send>) {
+        self.on_failure = Some(tell);
+    }
+
+    /// Tells the first failure, once.
+    fn tell_failure(&mut self, why: &str, retried: bool) {
+        let Some(mut tell) = self.on_failure.take() else {
+            return;
+        };
+        let budget = self.config.retry.max_elapsed;
+        let left = budget.saturating_sub(self.retrying);
+        let next = if retried && !left.is_zero() {
+            format!(
+                "retrying for at most {} more (--otlp-retry-budget {})",
+                seconds(left),
+                seconds(budget)
+            )
+        } else {
+            "not retried: the spans not yet accepted will not be delivered".to_string()
+        };
+        tell(&format!("replay to {}: {why}; {next}", self.config.url));
     }
 
     fn empty_batch(protocol: Protocol) -> Batch {
@@ -378,35 +415,58 @@ impl Exporter {
         let started = Instant::now();
         let mut attempt = 1;
         self.report.requests += 1;
+        // A retried attempt counts against the retry budget, and its time limit is
+        // what is left of it.
+        let mut limit = None;
         loop {
-            let outcome = self.attempt(body);
+            let before = Instant::now();
+            let outcome = self.attempt(body, limit);
+            if limit.is_some() {
+                self.retrying += before.elapsed();
+            }
             let (why, asked) = match outcome {
                 Attempt::Accepted(rejected, message) => return Ok((rejected, message)),
-                Attempt::Fatal(why) => return Err(why),
+                Attempt::Fatal(why) => {
+                    self.tell_failure(&why, false);
+                    return Err(why);
+                }
                 Attempt::Retry(why, asked) => (why, asked),
             };
-            if attempt >= policy.max_attempts.max(1) {
-                return Err(format!("{why} (gave up after {attempt} attempts)"));
-            }
+            let last = attempt >= policy.max_attempts.max(1);
             // The server's Retry-After wins over our own backoff.
             let wait = match asked {
                 Some(a) => a,
                 None => self.backoff(attempt),
             };
-            if started.elapsed() + wait > policy.max_elapsed {
+            let left = policy.max_elapsed.saturating_sub(self.retrying);
+            let over_budget = wait >= left;
+            self.tell_failure(&why, !last && !over_budget);
+            if last {
+                return Err(format!("{why} (gave up after {attempt} attempts)"));
+            }
+            if over_budget {
                 return Err(match asked {
                     Some(a) => format!(
-                        "{why}; the endpoint asked to retry after {} s, past the {} s retry budget",
-                        a.as_secs_f64().ceil(),
-                        policy.max_elapsed.as_secs()
+                        "{why}; the endpoint asked to retry after {}, past the {} retry budget",
+                        seconds(a),
+                        seconds(policy.max_elapsed)
                     ),
                     None => format!(
-                        "{why} (gave up after {attempt} attempts in {:.1} s)",
-                        started.elapsed().as_secs_f64()
+                        "{why} (gave up after {attempt} attempts in {:.1} s: the {} retry budget is spent)",
+                        started.elapsed().as_secs_f64(),
+                        seconds(policy.max_elapsed)
                     ),
                 });
             }
             std::thread::sleep(wait);
+            self.retrying += wait;
+            limit = Some(
+                policy
+                    .max_elapsed
+                    .saturating_sub(self.retrying)
+                    .min(self.config.timeout)
+                    .max(Duration::from_millis(1)),
+            );
             attempt += 1;
             self.report.retries += 1;
         }
@@ -428,11 +488,13 @@ impl Exporter {
         full.mul_f64(0.5 + fraction / 2.0)
     }
 
-    fn attempt(&self, body: &[u8]) -> Attempt {
-        let mut request = self
-            .agent
-            .post(&self.config.url)
-            .header("Content-Type", self.config.protocol.content_type());
+    /// One attempt; `limit` overrides the configured time limit.
+    fn attempt(&self, body: &[u8], limit: Option<Duration>) -> Attempt {
+        let mut request = self.agent.post(&self.config.url);
+        if let Some(limit) = limit {
+            request = request.config().timeout_global(Some(limit)).build();
+        }
+        let mut request = request.header("Content-Type", self.config.protocol.content_type());
         if self.config.compression == Compression::Gzip {
             request = request.header("Content-Encoding", "gzip");
         }
@@ -485,6 +547,20 @@ impl Exporter {
                 error_detail(&content_type, &body)
             )),
         }
+    }
+}
+
+/// `15 s`, `500 ms`: a duration as messages give it.
+fn seconds(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        let s = d.as_secs_f64();
+        if s.fract() == 0.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
