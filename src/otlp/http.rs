@@ -199,6 +199,9 @@ enum Batch {
     Json(Vec<u8>),
 }
 
+/// Told of a replay's first failed attempt (see [`Exporter::on_failure`]).
+pub type FailureHook = Box<dyn FnMut(&str) + Send>;
+
 /// Groups spans into requests and sends them, one request at a time.
 pub struct Exporter {
     config: ExportConfig,
@@ -214,7 +217,7 @@ pub struct Exporter {
     /// Retry time spent so far, against [`RetryPolicy::max_elapsed`].
     retrying: Duration,
     /// Told of the first failed attempt, as soon as it fails.
-    on_failure: Option<Box<dyn FnMut(&str) + Send>>,
+    on_failure: Option<FailureHook>,
 }
 
 /// The outcome of one attempt.
@@ -274,7 +277,7 @@ impl Exporter {
 
     /// Calls `tell` with a sentence about the first attempt that fails (whether it
     /// will be retried or not), when it fails, rather than only in the final report.
-    pub fn on_failure(&mut self, tell: Box<dyn FnMut(&str) + Send>) {
+    pub fn on_failure(&mut self, tell: FailureHook) {
         self.on_failure = Some(tell);
     }
 
