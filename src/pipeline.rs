@@ -100,10 +100,8 @@ pub fn process_capture_into(
 ) -> Result<(), ProcessError> {
     let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())
         .map_err(ProcessError::Capture)?;
-    if let Some(p) = &config.progress {
-        p.set_message(format!("{} TCP connections; analysing", conns.len()));
-    }
     let connections = conns.len();
+    tick(config, Progress::analysing(connections as u64, 0));
     let budget = config
         .limits
         .budget_left()
@@ -129,15 +127,74 @@ pub fn process_capture_into(
         let selected = build(&reports, buffers);
         write_window(&reports, selected, config, &knowledge, summary, emit)
             .map_err(ProcessError::Output)?;
+        tick(config, Progress::writing(connections as u64, summary.spans));
     } else {
-        write_overlapped(reports, &build, config, &knowledge, summary, emit)
-            .map_err(ProcessError::Output)?;
+        write_overlapped(
+            reports,
+            &build,
+            config,
+            &knowledge,
+            summary,
+            emit,
+            connections,
+        )
+        .map_err(ProcessError::Output)?;
     }
     if let Some(p) = &config.progress {
         p.set_position(p.position().max(bytes.len() as u64));
         p.set_message(format!("{} exchanges", summary.exchanges.total));
     }
     Ok(())
+}
+
+/// What the progress bar says beside the bytes read, from plain counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// TCP connections of the capture.
+    pub connections: u64,
+    /// Of them, analysed so far (all of them once spans are written).
+    pub analysed: u64,
+    /// Spans written so far, once writing has begun.
+    pub spans: Option<u64>,
+}
+
+impl Progress {
+    pub fn analysing(connections: u64, analysed: u64) -> Progress {
+        Progress {
+            connections,
+            analysed: analysed.min(connections),
+            spans: None,
+        }
+    }
+
+    pub fn writing(connections: u64, spans: u64) -> Progress {
+        Progress {
+            connections,
+            analysed: connections,
+            spans: Some(spans),
+        }
+    }
+
+    /// The bar's message.
+    pub fn message(&self) -> String {
+        match self.spans {
+            None => format!(
+                "analysing TCP connections: {}/{}",
+                self.analysed, self.connections
+            ),
+            Some(spans) => format!(
+                "{} TCP connections analysed; {spans} spans written",
+                self.connections
+            ),
+        }
+    }
+}
+
+/// Moves the progress bar's message on, when there is a bar.
+fn tick(config: &PipelineConfig, progress: Progress) {
+    if let Some(p) = &config.progress {
+        p.set_message(progress.message());
+    }
 }
 
 /// Windows built ahead of the one being written.
@@ -161,6 +218,7 @@ fn write_overlapped(
     knowledge: &Knowledge,
     summary: &mut Summary,
     emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    connections: usize,
 ) -> std::io::Result<()> {
     let (to_writer, windows) =
         mpsc::sync_channel::<(Vec<ConnectionReport>, Vec<Selected>)>(WINDOWS_AHEAD);
@@ -172,6 +230,7 @@ fn write_overlapped(
                     // The builder may have finished; then the buffer is just freed.
                     let _ = give_back.send(buffer);
                 }
+                tick(config, Progress::writing(connections as u64, summary.spans));
             }
             Ok(())
         });
@@ -417,8 +476,11 @@ pub fn analyse_connections_within(
     let mut others = Vec::new();
     let mut left = budget;
     let mut scratch = config.limits.clone();
+    let total = conns.len() as u64;
+    let seen = std::cell::Cell::new(0u64);
     let mut conns = conns
         .into_iter()
+        .inspect(|_| seen.set(seen.get() + 1))
         .filter(|c| kafka::worth_analysing(c, &config.kafka));
     let mut window_len = ANALYSIS_WINDOW;
     loop {
@@ -448,6 +510,7 @@ pub fn analyse_connections_within(
                 Err(v) => others.push(v),
             }
         }
+        tick(config, Progress::analysing(total, seen.get()));
         // Far from the end (this window took under a quarter of what is left, so the
         // next, twice as long, is unlikely to reach it): longer windows.
         let took = allowance - left;
@@ -539,4 +602,23 @@ fn connection_spans(
         }
     }
     sel
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::Progress;
+
+    #[test]
+    fn progress_says_where_the_run_is() {
+        assert_eq!(
+            Progress::analysing(1200, 512).message(),
+            "analysing TCP connections: 512/1200"
+        );
+        // Never past the total.
+        assert_eq!(Progress::analysing(3, 9), Progress::analysing(3, 3));
+        assert_eq!(
+            Progress::writing(1200, 4096).message(),
+            "1200 TCP connections analysed; 4096 spans written"
+        );
+    }
 }
