@@ -290,3 +290,30 @@ fn an_explicit_summary_wins_over_quiet() {
     let quiet = kapture(["-q".as_ref(), "--no-spans".as_ref(), capture.as_os_str()]);
     assert!(quiet.stdout.is_empty() && quiet.stderr.is_empty());
 }
+
+#[test]
+fn the_progress_bar_moves_while_a_pipe_is_read() {
+    // The bar is drawn only on a terminal: script(1) gives kapture one.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no script(1) (util-linux): the terminal case is left to CI");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tty.txt");
+    let capture = testdata("netem.pcap");
+    let inner = format!(
+        "(cat {}; sleep 1) | {} - -o /dev/null",
+        capture.display(),
+        env!("CARGO_BIN_EXE_kapture")
+    );
+    let status = Command::new("script")
+        .args(["-qfc", &inner])
+        .arg(&log)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
+    assert!(screen.contains("reading a pipe: "), "{screen}");
+    assert!(screen.contains("so far"), "{screen}");
+}

@@ -309,15 +309,15 @@ impl std::ops::Deref for CaptureBytes {
     }
 }
 
-fn load(input: &Input) -> io::Result<Loaded> {
+fn load(input: &Input, progress: Option<&indicatif::ProgressBar>) -> io::Result<Loaded> {
     match input {
-        Input::Stdin => spool(Box::new(io::stdin())),
+        Input::Stdin => spool(Box::new(io::stdin()), progress),
         Input::File(path) => {
             let file = File::open(path)?;
             let meta = file.metadata()?;
             if !meta.is_file() {
                 // A pipe or a device (`<(tcpdump ...)`): like stdin.
-                return spool(Box::new(file));
+                return spool(Box::new(file), progress);
             }
             if meta.len() == 0 {
                 return Ok(Loaded::whole(CaptureBytes::Owned(Vec::new())));
@@ -348,7 +348,10 @@ impl Loaded {
 /// temporary file can be made. A first SIGINT or SIGTERM ends the input there, as the
 /// end of the stream would (`tcpdump -w - | kapture -`, stopped with Ctrl-C): what was
 /// read is analysed, and the signal is forgotten, so a second one interrupts the run.
-fn spool(mut input: Box<dyn Read + Send>) -> io::Result<Loaded> {
+fn spool(
+    mut input: Box<dyn Read + Send>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> io::Result<Loaded> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let Ok(file) = tempfile::tempfile() else {
@@ -390,6 +393,9 @@ fn spool(mut input: Box<dyn Read + Send>) -> io::Result<Loaded> {
                 if crate::interrupt::take() {
                     break true;
                 }
+                if let Some(p) = bar {
+                    p.set_message(spool_message(copied.load(Ordering::Acquire)));
+                }
             }
         }
     };
@@ -404,6 +410,15 @@ fn spool(mut input: Box<dyn Read + Send>) -> io::Result<Loaded> {
         bytes: map(&file, Some(len))?,
         stopped_by_signal,
     })
+}
+
+/// What the progress bar says while a pipe is read: the bytes so far (its length is
+/// unknown until it ends).
+fn spool_message(bytes: u64) -> String {
+    format!(
+        "reading a pipe: {} so far (analysed when it ends, or at Ctrl-C)",
+        indicatif::HumanBytes(bytes)
+    )
 }
 
 /// Maps `file`, or its first `len` bytes (a spooled stream may still be growing).
@@ -543,7 +558,7 @@ fn run_inputs(config: &Config) -> ExitCode {
             break;
         }
         let name = input.name();
-        let bytes = match load(input) {
+        let bytes = match load(input, progress.as_ref()) {
             Ok(loaded) => {
                 if loaded.stopped_by_signal {
                     summary.input_ended_by_signal = true;
