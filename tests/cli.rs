@@ -342,3 +342,17 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
     assert!(err.starts_with("kapture: "), "{err}");
     assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
 }
+
+#[test]
+fn subcommand_errors_start_with_kapture_too() {
+    for args in [
+        vec!["check", "--nosuch", "x.pcap"],
+        vec!["diff", "--latency-floor", "5", "a", "b"],
+    ] {
+        let out = kapture(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("kapture: "), "{args:?}: {err}");
+        assert!(!err.contains("error:"), "{args:?}: {err}");
+    }
+}

@@ -121,11 +121,9 @@ pub struct DiffArgs {
     pub port: Option<String>,
 }
 
+/// Parses a subcommand's flags; errors say `kapture: ...` like the main command's.
 fn parse<T: Parser>(args: &[OsString]) -> Result<T, i32> {
-    T::try_parse_from(args).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() { 2 } else { 0 }
-    })
+    super::usage::parse_or_status(args)
 }
 
 fn read_options(port: &Option<String>) -> Result<ReadOptions, String> {
@@ -147,21 +145,21 @@ fn run_check(argv: &[OsString]) -> i32 {
     let text = match std::fs::read_to_string(&args.rules) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("kapture check: {rules_name}: cannot read: {e}");
+            eprintln!("kapture: check: {rules_name}: cannot read: {e}");
             return 2;
         }
     };
     let rules = match check::parse_rules(&rules_name, &text) {
         Ok(r) => r,
         Err(check::BadRules(msg)) => {
-            eprintln!("kapture check: bad rule file: {msg}");
+            eprintln!("kapture: check: bad rule file: {msg}");
             return 2;
         }
     };
     let options = match read_options(&args.port) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("kapture check: {e}");
+            eprintln!("kapture: check: {e}");
             return 2;
         }
     };
@@ -171,7 +169,7 @@ fn run_check(argv: &[OsString]) -> i32 {
         let loaded = match profile::load(input, &options) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("kapture check: {e}");
+                eprintln!("kapture: check: {e}");
                 return 2;
             }
         };
@@ -190,7 +188,7 @@ fn run_check(argv: &[OsString]) -> i32 {
     if let Some(path) = &args.junit
         && let Err(e) = std::fs::write(path, check::junit(&reports, &rules_name))
     {
-        eprintln!("kapture check: cannot write {}: {e}", path.display());
+        eprintln!("kapture: check: cannot write {}: {e}", path.display());
         return 2;
     }
     if reports.iter().any(check::Report::unanswerable) {
@@ -246,7 +244,7 @@ fn run_diff(argv: &[OsString]) -> i32 {
     let (tol, options) = match setup {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kapture diff: {e}");
+            eprintln!("kapture: diff: {e}");
             return 2;
         }
     };
@@ -254,7 +252,7 @@ fn run_diff(argv: &[OsString]) -> i32 {
     let (old, new) = match (load(&args.old), load(&args.new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("kapture diff: {e}");
+            eprintln!("kapture: diff: {e}");
             return 2;
         }
     };
