@@ -422,7 +422,6 @@ mod tests {
         produce(&mut b, 1, "other", &["orders"], 0, T0 + 50 * MS, 100 * MS);
         let pcap = testkit::pcap(&testkit::merge(&[&a, &b]));
         let mut summary = Summary::default();
-        let conns = pipeline::read_connections(&pcap, &mut summary).unwrap();
         let config = pipeline::PipelineConfig {
             kafka: KafkaConfig {
                 bodies: api::ApiSet::all(),
@@ -430,7 +429,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let (reports, _) = pipeline::analyse_connections(conns, &config);
+        let reports = pipeline::analyse_capture(&pcap, &config, &mut summary).unwrap();
         assert!(reports.iter().all(|r| r.verdict == kafka::Verdict::Kafka));
         let knowledge = Knowledge::gather(&reports, &TopicMap::new());
         (reports, knowledge)

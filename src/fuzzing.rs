@@ -6,12 +6,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::{self, Packet};
 use crate::kafka::body::Limits;
-use crate::kafka::exchange::{self, KafkaStats};
-use crate::kafka::{self, KafkaConfig};
-use crate::net::{self, Endpoint, Segment};
+use crate::kafka::exchange::{self, KafkaStats, Pairing, RequestValidator, ResponseValidator};
+use crate::kafka::frame::{self, Framer};
+use crate::kafka::{KafkaConfig, KafkaConn};
+use crate::net::{self, Endpoint};
 use crate::pipeline;
 use crate::summary::Summary;
-use crate::tcp::{Chunk, ConnectionTable, Stream};
+use crate::tcp::{Dir, DirStream, SegRec};
 
 /// Whole capture files: the reader, then link/IP/TCP decoding of every packet.
 pub fn capture(data: &[u8]) {
@@ -20,36 +21,29 @@ pub fn capture(data: &[u8]) {
     });
 }
 
-/// A capture read in parts: the first four bytes pick two cut points (as offsets from
-/// the first record or packet block), the rest is the capture. Reading in parts must
-/// be refused, or give exactly what one pass gives.
-pub fn capture_parts(data: &[u8]) {
-    let Some((cuts, bytes)) = data.split_first_chunk::<4>() else {
-        return;
+/// Whole capture files through the streaming engine with one and with three
+/// workers: the spans and the summary must be the same.
+pub fn capture_threads(data: &[u8]) {
+    let run = |threads| {
+        let config = pipeline::PipelineConfig {
+            threads,
+            ..pipeline::PipelineConfig::default()
+        };
+        let mut summary = Summary::default();
+        let spans = pipeline::process_capture(data, 0, &config, &mut summary).ok();
+        (
+            spans.map(|s| s.into_iter().flat_map(|c| c.spans).collect::<Vec<_>>()),
+            summary,
+        )
     };
-    let len = bytes.len();
-    let start = capture::first_part_start(bytes).unwrap_or(0).min(len);
-    let at = |lo: u8, hi: u8| (start + usize::from(u16::from_le_bytes([lo, hi]))).min(len);
-    let mut bounds = vec![start, at(cuts[0], cuts[1]), at(cuts[2], cuts[3]), len];
-    bounds.sort_unstable();
-    bounds.dedup();
-    let parts: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
-    let _ = capture::split_into_parts(bytes, 2);
-    let mut one = Summary::default();
-    let Ok(expected) = pipeline::read_connections(bytes, &mut one) else {
-        return;
-    };
-    let mut in_parts = Summary::default();
-    if let Some(got) = pipeline::read_in_parts(bytes, &parts, &mut in_parts, None) {
-        assert_eq!(
-            format!("{got:?}"),
-            format!("{expected:?}"),
-            "parts {parts:?}"
-        );
-        assert_eq!(in_parts.packets, one.packets);
-        assert_eq!(in_parts.tcp_packets, one.tcp_packets);
-        assert_eq!(in_parts.malformed_packets, one.malformed_packets);
-    }
+    let (one, s1) = run(1);
+    let (three, s3) = run(3);
+    assert_eq!(one, three, "spans depend on the number of workers");
+    assert_eq!(
+        format!("{s1:?}"),
+        format!("{s3:?}"),
+        "counts depend on the number of workers"
+    );
 }
 
 const LINK_TYPES: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
@@ -82,7 +76,10 @@ pub fn tcp_kafka(data: &[u8]) {
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 9092,
     };
-    let mut table = ConnectionTable::new();
+    let config = KafkaConfig::default();
+    let mut limits = Limits::new(1 << 20, 1 << 24);
+    let mut conn = KafkaConn::new(0, [client, broker], 0, &config, 1 << 24);
+    let mut out = Vec::new();
     let mut seq = [1000u32, 900_000u32];
     let mut rest = data;
     let mut index = 0u64;
@@ -98,71 +95,139 @@ pub fn tcp_kafka(data: &[u8]) {
         } else {
             seq[dir]
         };
-        let (src, dst) = if dir == 0 {
-            (client, broker)
-        } else {
-            (broker, client)
-        };
-        let seg = Segment {
-            src,
-            dst,
+        index += 1;
+        let seg = SegRec {
+            index,
+            ts_ns: index as i64 * 1000,
+            dir: Dir::from_index(dir),
             seq: s,
-            ack: 0,
+            ack: seq[1 - dir],
             flags: (ctl >> 2) & 0x17,
             window: u16::from(ctl),
             payload,
             missing: u32::from(ctl >> 7) * 3,
         };
-        index += 1;
-        table.push(index, index as i64 * 1000, &seg);
+        conn.on_segment(dir, &seg, &config, &mut limits, &mut out);
         seq[dir] = s.wrapping_add(len as u32);
     }
-    for conn in table.into_connections() {
-        let _ = kafka::analyse(
-            &conn,
-            &KafkaConfig::default(),
-            &mut Limits::new(1 << 20, 1 << 24),
-        );
-    }
+    conn.finish(&config, &mut limits, &mut out);
+    assert!(
+        out.len() as u64 <= index * 2 + 2,
+        "more exchanges than frames"
+    );
 }
 
-fn stream_of(bytes: &[u8], cut: usize, origin: bool) -> Stream<'_> {
-    let cut = cut.max(1);
-    Stream {
-        chunks: bytes
-            .chunks(cut)
-            .enumerate()
-            .map(|(i, data)| Chunk {
-                offset: (i * cut) as u64,
-                data,
-                ts_ns: i as i64,
-                index: i as u64 + 1,
-            })
-            .collect(),
-        starts_at_origin: origin,
-        sent_end: bytes.len() as u64,
-        stats: Default::default(),
-        events: Vec::new(),
+/// A direction made of `bytes` cut into chunks of `cut` bytes.
+fn stream_of(bytes: &[u8], cut: usize, origin: bool) -> DirStream {
+    let mut d = DirStream::new();
+    if origin {
+        d.on_syn(u32::MAX);
     }
+    for (i, piece) in bytes.chunks(cut.max(1)).enumerate() {
+        d.push(&SegRec {
+            index: i as u64 + 1,
+            ts_ns: i as i64,
+            dir: Dir::AtoB,
+            seq: (i * cut.max(1)) as u32,
+            ack: 0,
+            flags: 0x10,
+            window: 1,
+            payload: piece,
+            missing: 0,
+        });
+    }
+    d
 }
 
-/// Kafka framing and pairing straight from two byte streams: the first two bytes say
-/// where the client stream ends, the third how the streams are cut into chunks and
-/// whether they start at the connection's origin.
+/// Kafka framing straight from two byte streams: the first two bytes say where the
+/// client stream ends, the third how the streams are cut into chunks and whether they
+/// start at the connection's origin. Framing piece by piece, as bytes settle, must
+/// give what framing the whole stream gives.
 pub fn kafka_streams(data: &[u8]) {
     if data.len() < 3 {
         return;
     }
     let split = usize::from(u16::from_be_bytes([data[0], data[1]])).min(data.len() - 3);
-    let cut = usize::from(data[2] & 0x3f);
+    let cut = usize::from(data[2] & 0x3f).max(1);
     let origin = data[2] & 0x80 != 0;
     let (to_broker, to_client) = data[3..].split_at(split);
-    let requests = stream_of(to_broker, cut, origin);
+    let whole = stream_of(to_broker, to_broker.len().max(1), origin);
+    let (expected, expected_stats) = exchange::split_requests(&whole.view(), 1 << 20);
+    // The same bytes arriving `cut` at a time.
+    let mut d = DirStream::new();
+    if origin {
+        d.on_syn(u32::MAX);
+    }
+    let mut framer = Framer::new();
+    let mut validator = RequestValidator::new();
+    let mut got = Vec::new();
+    for (i, piece) in to_broker.chunks(cut).enumerate() {
+        d.push(&SegRec {
+            index: 1,
+            ts_ns: 0,
+            dir: Dir::AtoB,
+            seq: (i * cut) as u32,
+            ack: 0,
+            flags: 0x10,
+            window: 1,
+            payload: piece,
+            missing: 0,
+        });
+        let settled = d.settled_from(framer.left_edge(), false);
+        let view = d.view();
+        framer.advance(
+            &view,
+            settled,
+            false,
+            1 << 20,
+            &mut validator,
+            |span, head| got.push(exchange::request_from(&view, span, head)),
+        );
+        d.release_before(framer.left_edge());
+    }
+    let view = d.view();
+    framer.advance(
+        &view,
+        u64::MAX,
+        true,
+        1 << 20,
+        &mut validator,
+        |span, head| got.push(exchange::request_from(&view, span, head)),
+    );
+    framer.finish(d.end());
+    let strip = |r: &exchange::Request| (r.span.offset, r.span.size, r.api_key, r.correlation_id);
+    assert_eq!(
+        got.iter().map(strip).collect::<Vec<_>>(),
+        expected.iter().map(strip).collect::<Vec<_>>(),
+        "framing as bytes arrive differs from framing them whole"
+    );
+    assert_eq!(framer.stats, expected_stats);
+    // Responses, paired against those requests.
     let responses = stream_of(to_client, cut + 1, origin);
-    let (reqs, _) = exchange::split_requests(&requests, 1 << 20);
-    let (resps, _) = exchange::split_responses(&responses, 1 << 20, &reqs);
+    let mut pairing = Pairing::new(64);
     let mut stats = KafkaStats::default();
-    let _ = exchange::pair(reqs, resps, 64, &mut stats);
+    let mut settled = Vec::new();
+    let mut rv = ResponseValidator::new();
+    for r in expected {
+        rv.expect(&r);
+        pairing.request(r, &mut settled, &mut stats);
+    }
+    frame::split(
+        &responses.view(),
+        1 << 20,
+        &mut rv,
+        |span, correlation_id| {
+            pairing.response(
+                exchange::Response {
+                    span,
+                    correlation_id,
+                },
+                &mut settled,
+                &mut stats,
+            )
+        },
+    );
+    pairing.finish(&mut settled, &mut stats);
 }
 
 /// Every body decoder at every version: the first byte picks the decoder, the second

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use crate::kafka::ConnectionReport;
 use crate::kafka::api;
+use crate::kafka::exchange::Exchange;
 use crate::knowledge::Knowledge;
 
 /// Names kept of each kind: enough to list, bounded on hostile captures.
@@ -28,27 +29,30 @@ fn insert<T: Ord>(set: &mut BTreeSet<T>, value: T) {
 }
 
 impl Inventory {
-    /// Adds every exchange of a Kafka connection.
-    pub fn add(&mut self, report: &ConnectionReport, knowledge: &Knowledge) {
-        if self.brokers.len() < MAX_NAMES {
-            let broker = SocketAddr::new(report.broker.ip, report.broker.port);
-            self.brokers.insert(broker.to_string());
+    /// Adds the broker of a Kafka connection.
+    pub fn add_broker(&mut self, report: &ConnectionReport) {
+        let broker = SocketAddr::new(report.broker.ip, report.broker.port);
+        let broker = broker.to_string();
+        if !self.brokers.contains(&broker) {
+            insert(&mut self.brokers, broker);
         }
-        for ex in &report.exchanges {
-            if let Some(name) = api::name(ex.request.api_key) {
-                insert(&mut self.apis, name);
-            }
-            if let Some(id) = &ex.request.client_id
-                && !self.client_ids.contains(id.as_ref())
+    }
+
+    /// Adds one exchange of a Kafka connection.
+    pub fn add_exchange(&mut self, ex: &Exchange, knowledge: &Knowledge) {
+        if let Some(name) = api::name(ex.request.api_key) {
+            insert(&mut self.apis, name);
+        }
+        if let Some(id) = &ex.request.client_id
+            && !self.client_ids.contains(id.as_ref())
+        {
+            insert(&mut self.client_ids, id.to_string());
+        }
+        for p in &ex.facts.partitions {
+            if let Some(name) = knowledge.topic_name(&p.topic)
+                && !self.topics.contains(name)
             {
-                insert(&mut self.client_ids, id.to_string());
-            }
-            for p in &ex.facts.partitions {
-                if let Some(name) = knowledge.topic_name(&p.topic)
-                    && !self.topics.contains(name)
-                {
-                    insert(&mut self.topics, name.to_string());
-                }
+                insert(&mut self.topics, name.to_string());
             }
         }
     }

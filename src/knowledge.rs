@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::kafka::ConnectionReport;
+use crate::kafka::exchange::Exchange;
 use crate::kafka::facts::Topic;
 
 /// Topic ids a user names by hand: `--topic-map FILE`.
@@ -42,6 +43,18 @@ impl Knowledge {
             }
         }
         k
+    }
+
+    /// Adds what one exchange says (in output order: the first word stands).
+    pub fn learn(&mut self, report: &ConnectionReport, ex: &Exchange) {
+        for (id, name) in &ex.facts.topic_names {
+            self.topics.entry(*id).or_insert_with(|| name.clone());
+        }
+        if let Some(group) = &ex.facts.group {
+            self.groups
+                .entry((ex.request.client_id.clone(), report.client.ip))
+                .or_insert_with(|| group.clone());
+        }
     }
 
     /// The name of a topic, or `None` for an id nobody named.

@@ -3,10 +3,11 @@
 //!
 //! The pipeline is a chain of plain data types, one stage per module:
 //! `capture` (file → [`capture::Packet`]) → `net` (packet → [`net::Segment`]) →
-//! `tcp` (segments → reassembled streams) → `kafka` (streams → exchanges) →
-//! `span` (exchange → OTLP span) → `otlp` (spans → JSON Lines). `pipeline` wires the
-//! stages together and runs connections in parallel; `summary` reports what was seen
-//! and what was skipped.
+//! `tcp` (segments → reassembled stream windows) → `kafka` (streams → exchanges, as
+//! they settle) → `span` (exchange → OTLP span) → `otlp` (spans → JSON Lines).
+//! `stream` runs them in one streaming pass (a reader, workers owning connections, a
+//! merger writing in a deterministic order); `pipeline` is its entry point;
+//! `summary` reports what was seen and what was skipped.
 
 pub mod capture;
 pub mod check;
@@ -27,6 +28,7 @@ pub mod profile;
 pub mod report;
 pub mod span;
 pub mod stats;
+pub mod stream;
 pub mod summary;
 pub mod tcp;
 #[doc(hidden)]

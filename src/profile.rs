@@ -554,7 +554,6 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Loaded, String> {
 /// Every exchange of a capture, whatever its API, as records in output order.
 pub fn records_of_capture(bytes: &[u8], options: &ReadOptions) -> Result<Vec<Record>, String> {
     let mut summary = Summary::default();
-    let conns = pipeline::read_connections(bytes, &mut summary).map_err(|e| e.to_string())?;
     let ports = match &options.ports {
         Some(p) => PortRule {
             ports: p.clone(),
@@ -572,7 +571,8 @@ pub fn records_of_capture(bytes: &[u8], options: &ReadOptions) -> Result<Vec<Rec
         no_spans: true,
         ..PipelineConfig::default()
     };
-    let (reports, _) = pipeline::analyse_connections(conns, &config);
+    let reports =
+        pipeline::analyse_capture(bytes, &config, &mut summary).map_err(|e| e.to_string())?;
     let knowledge = Knowledge::gather(&reports, &TopicMap::default());
     Ok(reports
         .iter()

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::kafka::api;
-use crate::kafka::exchange::{ExchangeCounts, KafkaStats};
-use crate::kafka::facts::Topic;
+use crate::kafka::exchange::{Exchange, ExchangeCounts, KafkaStats};
 use crate::kafka::{ConnectionReport, Unrecognised, Verdict};
 use crate::knowledge::Knowledge;
 use crate::net::NetSkip;
@@ -124,6 +123,16 @@ impl Summary {
 
     /// Adds one analysed connection.
     /// Counts one connection by what it turned out to be.
+    /// Adds the connection counts by verdict of `other`.
+    pub fn add_verdict_counts(&mut self, other: &Summary) {
+        self.kafka_connections += other.kafka_connections;
+        self.other_connections += other.other_connections;
+        self.empty_connections += other.empty_connections;
+        self.tls_connections += other.tls_connections;
+        self.sasl_connections += other.sasl_connections;
+        self.unknown_connections += other.unknown_connections;
+    }
+
     pub fn count_verdict(&mut self, verdict: Verdict) {
         match verdict {
             Verdict::Kafka => self.kafka_connections += 1,
@@ -136,7 +145,9 @@ impl Summary {
     }
 
     /// Adds one analysed connection.
-    pub fn add_connection(&mut self, report: &ConnectionReport, knowledge: &Knowledge) {
+    /// Counts an ended connection: its verdict and, for Kafka, its TCP and framing
+    /// counters and broker. Its exchanges are counted one by one ([`Summary::add_exchange`]).
+    pub fn add_connection(&mut self, report: &ConnectionReport, _knowledge: &Knowledge) {
         self.count_verdict(report.verdict);
         if report.verdict != Verdict::Kafka {
             return;
@@ -150,26 +161,30 @@ impl Summary {
             self.bytes_before_start += s.bytes_before_start;
         }
         self.kafka.add(&report.kafka);
-        self.exchanges.add_all(&report.exchanges);
-        self.inventory.add(report, knowledge);
-        for ex in &report.exchanges {
-            let f = &ex.facts;
-            let errors =
-                u64::from(f.request_error.is_some()) + u64::from(f.response_error.is_some());
-            if errors > 0 {
-                *self.decode_errors.entry(ex.request.api_key).or_default() += errors;
-            }
-            self.bodies_cut += u64::from(f.request_cut) + u64::from(f.response_cut);
-            self.error_responses += u64::from(f.first_error().is_some());
-            self.record_links += f.links.len() as u64;
-            self.record_links_dropped += u64::from(f.links_dropped);
-            self.decompression_capped += u64::from(f.decompression_capped);
-            for p in &f.partitions {
-                if matches!(p.topic, Topic::Id(_)) && knowledge.topic_name(&p.topic).is_none() {
-                    self.unresolved_topic_ids.insert(p.topic.to_string());
-                }
-            }
+        self.inventory.add_broker(report);
+    }
+
+    /// Counts one exchange of a Kafka connection (those of other connections are
+    /// never handed on).
+    pub fn add_exchange(
+        &mut self,
+        report: &ConnectionReport,
+        ex: &Exchange,
+        knowledge: &Knowledge,
+    ) {
+        self.exchanges.add(ex);
+        self.inventory.add_exchange(ex, knowledge);
+        let _ = report;
+        let f = &ex.facts;
+        let errors = u64::from(f.request_error.is_some()) + u64::from(f.response_error.is_some());
+        if errors > 0 {
+            *self.decode_errors.entry(ex.request.api_key).or_default() += errors;
         }
+        self.bodies_cut += u64::from(f.request_cut) + u64::from(f.response_cut);
+        self.error_responses += u64::from(f.first_error().is_some());
+        self.record_links += f.links.len() as u64;
+        self.record_links_dropped += u64::from(f.links_dropped);
+        self.decompression_capped += u64::from(f.decompression_capped);
     }
 
     /// Whether anything was lost or skipped: a reason for the "warnings" exit status.

@@ -1,16 +1,19 @@
-//! Groups TCP segments into connections (both directions of one 4-tuple, split again
-//! when a new SYN reuses the tuple) and reassembles each direction into a [`Stream`]:
-//! the payload bytes as zero-copy chunks keyed by stream offset, each stamped with the
-//! data packet that first carried it, plus the holes the capture never filled.
+//! Reassembles one direction of a TCP connection incrementally, segment by segment, into
+//! a sliding window of stream bytes ([`DirStream`]): each byte keeps the data packet
+//! that first carried it, holes stay holes until an ACK from the peer or the end of the
+//! connection passes them, and bytes below the left edge the caller no longer needs
+//! are freed. Hands on a borrowed [`Stream`] view of the window for framing and body
+//! decoding, plus the direction's counters and TCP health events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use crate::net::{Endpoint, Segment, flags};
+use crate::net::flags;
 
 /// Which way a segment travels, relative to the connection's first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dir {
-    /// From `Connection::ends[0]` to `ends[1]`.
+    /// From `ends[0]` (the end that sent the connection's first captured packet) to
+    /// `ends[1]`.
     AtoB = 0,
     /// From `ends[1]` to `ends[0]`.
     BtoA = 1,
@@ -20,10 +23,14 @@ impl Dir {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    pub fn from_index(i: usize) -> Dir {
+        if i == 0 { Dir::AtoB } else { Dir::BtoA }
+    }
 }
 
 /// The facts of one segment that reassembly and timing need. `payload` borrows from
-/// the capture.
+/// the packet for as long as the segment is being handed on.
 #[derive(Debug, Clone, Copy)]
 pub struct SegRec<'a> {
     pub index: u64,
@@ -38,237 +45,27 @@ pub struct SegRec<'a> {
     pub missing: u32,
 }
 
-/// Both directions of one TCP connection, in capture order.
-#[derive(Debug)]
-pub struct Connection<'a> {
-    /// Position in the order connections were first seen; stable for a given capture.
-    pub id: u32,
-    /// `ends[0]` sent the first captured packet.
-    pub ends: [Endpoint; 2],
-    pub segments: Vec<SegRec<'a>>,
-    /// Per direction: the SYN's sequence number, when captured.
-    pub syn_seq: [Option<u32>; 2],
-    /// Per direction: a FIN or RST was seen.
-    pub closed: [bool; 2],
-}
-
-impl<'a> Connection<'a> {
-    fn new(id: u32, src: Endpoint, dst: Endpoint) -> Self {
-        Connection {
-            id,
-            ends: [src, dst],
-            // Room for one segment: connections made of a lone SYN (scans, refused
-            // connects) are common and should cost little.
-            segments: Vec::with_capacity(1),
-            syn_seq: [None, None],
-            closed: [false, false],
-        }
-    }
-
-    fn dir_of(&self, src: &Endpoint) -> Dir {
-        if *src == self.ends[0] {
-            Dir::AtoB
-        } else {
-            Dir::BtoA
-        }
-    }
-
-    /// The end that opened the connection with a bare SYN, when that was captured.
-    pub fn syn_client(&self) -> Option<usize> {
-        self.segments
-            .iter()
-            .find(|s| s.flags & (flags::SYN | flags::ACK) == flags::SYN)
-            .map(|s| s.dir.index())
-    }
-
-    pub fn start_ts(&self) -> i64 {
-        self.segments.first().map_or(0, |s| s.ts_ns)
-    }
-
-    fn carried_data(&self) -> bool {
-        self.segments.iter().any(|s| !s.payload.is_empty())
-    }
-
-    /// Appends a later piece of the same connection (see [`merge_parts`]), whose
-    /// directions may be the other way round.
-    fn append(&mut self, piece: Connection<'a>) {
-        let flip = piece.ends[0] != self.ends[0];
-        for d in 0..2 {
-            let mine = if flip { 1 - d } else { d };
-            self.syn_seq[mine] = self.syn_seq[mine].or(piece.syn_seq[d]);
-            self.closed[mine] |= piece.closed[d];
-        }
-        self.segments
-            .extend(piece.segments.into_iter().map(|mut s| {
-                if flip {
-                    s.dir = match s.dir {
-                        Dir::AtoB => Dir::BtoA,
-                        Dir::BtoA => Dir::AtoB,
-                    };
-                }
-                s
-            }));
-    }
-
-    /// Adds `n` to every segment's frame number: a part's numbers become the
-    /// capture's.
-    pub fn renumber(&mut self, n: u64) {
-        for s in &mut self.segments {
-            s.index += n;
-        }
+impl SegRec<'_> {
+    pub fn is_bare_syn(&self) -> bool {
+        self.flags & (flags::SYN | flags::ACK) == flags::SYN
     }
 }
 
-/// Splits a packet stream into connections. Feed segments in capture order.
-#[derive(Default)]
-pub struct ConnectionTable<'a> {
-    by_tuple: HashMap<(Endpoint, Endpoint), usize>,
-    conns: Vec<Connection<'a>>,
-    /// The tuple and slot of the previous packet: consecutive packets mostly belong to
-    /// one connection, and this skips hashing for them. (The map keeps SipHash: the
-    /// tuples come from untrusted captures.)
-    last: Option<((Endpoint, Endpoint), usize)>,
-    /// Reading one part of a capture ([`ConnectionTable::for_part`]).
-    part: bool,
-}
-
-impl<'a> ConnectionTable<'a> {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A table for one part of a capture read in parts. What came before the part is
-    /// unknown, so whether a bare SYN on a known tuple starts a new connection cannot
-    /// be decided here: every such SYN opens a new piece, and [`merge_parts`] decides,
-    /// in capture order, which pieces continue the connection before them.
-    pub fn for_part() -> Self {
-        ConnectionTable {
-            part: true,
-            ..Self::default()
-        }
-    }
-
-    /// Adds one segment, opening a new connection for a new 4-tuple or for a SYN that
-    /// starts over on a tuple whose previous connection already carried data or closed.
-    pub fn push(&mut self, index: u64, ts_ns: i64, seg: &Segment<'a>) {
-        let key = tuple_key(seg.src, seg.dst);
-        let is_bare_syn = seg.flags & (flags::SYN | flags::ACK) == flags::SYN;
-        let known = match self.last {
-            Some((k, slot)) if k == key => Some(slot),
-            _ => self.by_tuple.get(&key).copied(),
-        };
-        let slot = match known.as_ref() {
-            Some(&i)
-                if !(is_bare_syn
-                    && (self.part || starts_over(&self.conns[i], &seg.src, seg.seq))) =>
-            {
-                i
-            }
-            _ => {
-                let id = self.conns.len();
-                self.conns
-                    .push(Connection::new(id as u32, seg.src, seg.dst));
-                self.by_tuple.insert(key, id);
-                id
-            }
-        };
-        self.last = Some((key, slot));
-        let conn = &mut self.conns[slot];
-        let dir = conn.dir_of(&seg.src);
-        if seg.flags & flags::SYN != 0 && conn.syn_seq[dir.index()].is_none() {
-            conn.syn_seq[dir.index()] = Some(seg.seq);
-        }
-        if seg.flags & (flags::FIN | flags::RST) != 0 {
-            conn.closed[dir.index()] = true;
-        }
-        conn.segments.push(SegRec {
-            index,
-            ts_ns,
-            dir,
-            seq: seg.seq,
-            ack: seg.ack,
-            flags: seg.flags,
-            window: seg.window,
-            payload: seg.payload,
-            missing: seg.missing,
-        });
-    }
-
-    pub fn into_connections(self) -> Vec<Connection<'a>> {
-        self.conns
-    }
-
-    pub fn len(&self) -> usize {
-        self.conns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
-    }
-}
-
-/// Joins the connections of a capture read in parts (each part's from a
-/// [`ConnectionTable::for_part`], parts in capture order, frame numbers already made
-/// global) into what one table fed the whole capture would hold: the same
-/// connections, segments, ids and order.
-pub fn merge_parts<'a>(parts: Vec<Vec<Connection<'a>>>) -> Vec<Connection<'a>> {
-    let mut conns: Vec<Connection<'a>> = Vec::new();
-    let mut by_tuple: HashMap<(Endpoint, Endpoint), usize> = HashMap::new();
-    for part in parts {
-        // Pieces come in the order their first packets were read, so connections
-        // are numbered as one table would number them.
-        for mut piece in part {
-            let key = tuple_key(piece.ends[0], piece.ends[1]);
-            let continues = by_tuple.get(&key).copied().filter(|&slot| {
-                let Some(first) = piece.segments.first() else {
-                    return true;
-                };
-                let src = piece.ends[first.dir.index()];
-                let bare_syn = first.flags & (flags::SYN | flags::ACK) == flags::SYN;
-                !(bare_syn && starts_over(&conns[slot], &src, first.seq))
-            });
-            match continues {
-                Some(slot) => conns[slot].append(piece),
-                None => {
-                    piece.id = conns.len() as u32;
-                    by_tuple.insert(key, conns.len());
-                    conns.push(piece);
-                }
-            }
-        }
-    }
-    conns
-}
-
-/// A bare SYN from `src` with sequence number `seq` on a known tuple is a
-/// retransmitted SYN unless the old connection closed, carried data, or began with
-/// another initial sequence number.
-fn starts_over(conn: &Connection<'_>, src: &Endpoint, seq: u32) -> bool {
-    let dir = conn.dir_of(src);
-    conn.closed.iter().any(|&c| c)
-        || conn.carried_data()
-        || conn.syn_seq[dir.index()].is_some_and(|s| s != seq)
-}
-
-fn tuple_key(a: Endpoint, b: Endpoint) -> (Endpoint, Endpoint) {
-    if a <= b { (a, b) } else { (b, a) }
-}
-
-/// A run of stream bytes that arrived in one packet.
+/// A run of stream bytes that arrived in one packet (the bytes live in the window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chunk<'a> {
-    /// Stream offset of `data[0]`; offset 0 is the byte after the SYN, or the first
-    /// captured payload byte when the capture began mid-connection.
+pub struct Chunk {
+    /// Stream offset of the first byte; offset 0 is the byte after the SYN, or the
+    /// first captured payload byte when the capture began mid-connection.
     pub offset: u64,
-    pub data: &'a [u8],
+    pub len: u32,
     pub ts_ns: i64,
     /// Frame number of the packet that first carried these bytes.
     pub index: u64,
 }
 
-impl Chunk<'_> {
+impl Chunk {
     pub fn end(&self) -> u64 {
-        self.offset + self.data.len() as u64
+        self.offset + u64::from(self.len)
     }
 }
 
@@ -290,6 +87,10 @@ pub struct StreamStats {
     pub snaplen_missing_bytes: u64,
     /// Segments announcing a zero receive window.
     pub zero_windows: u64,
+    /// Bytes that arrived for a part of the stream already given up as a gap and
+    /// handed on (a retransmission after the peer's ACK had passed the hole), or too
+    /// far ahead of the window to be held.
+    pub late_bytes: u64,
 }
 
 /// Something unhealthy reassembly saw in one direction, at a packet's time.
@@ -303,26 +104,28 @@ pub enum TcpEvent {
     ZeroWindow,
 }
 
-/// One direction of a connection, reassembled.
-#[derive(Debug, Default)]
-pub struct Stream<'a> {
-    /// Non-overlapping, sorted by offset. Holes between chunks are gaps.
-    pub chunks: Vec<Chunk<'a>>,
-    /// Whether offset 0 is known to be the first byte the sender ever sent (SYN seen).
-    pub starts_at_origin: bool,
-    /// One past the highest offset the sender is known to have sent, counting bytes
-    /// the snapshot length cut off; at least [`Stream::end`].
-    pub sent_end: u64,
-    pub stats: StreamStats,
-    /// Retransmissions, out-of-order arrivals and zero windows, in capture order.
-    pub events: Vec<(i64, TcpEvent)>,
-}
-
 /// A hole in a stream: bytes that were sent but never captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gap {
     pub offset: u64,
     pub len: u64,
+}
+
+/// A borrowed view of one direction's window: the bytes from `base` on, with the
+/// chunks that carried them. Offsets are stream offsets; bytes below `base` are gone.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream<'a> {
+    /// Stream offset of `data[0]`.
+    pub base: u64,
+    /// The window's bytes; holes read as zeros but are never handed out.
+    pub data: &'a [u8],
+    /// Sorted by offset, non-overlapping; only chunks ending above `base`.
+    pub chunks: &'a [Chunk],
+    /// Whether offset 0 is known to be the first byte the sender ever sent (SYN seen).
+    pub starts_at_origin: bool,
+    /// One past the highest offset the sender is known to have sent, counting bytes
+    /// the snapshot length cut off; at least [`Stream::end`].
+    pub sent_end: u64,
 }
 
 impl<'a> Stream<'a> {
@@ -331,69 +134,36 @@ impl<'a> Stream<'a> {
         self.chunks.last().map_or(0, Chunk::end)
     }
 
-    /// The holes in what was sent: between captured chunks, and after the last one
-    /// when the snapshot length cut the final packets.
-    pub fn gaps(&self) -> impl Iterator<Item = Gap> + '_ {
-        let start = if self.starts_at_origin {
-            0
-        } else {
-            self.chunks.first().map_or(0, |c| c.offset)
-        };
-        let mut expect = start;
-        let tail = (self.sent_end > self.end()).then(|| Gap {
-            offset: self.end(),
-            len: self.sent_end - self.end(),
-        });
-        self.chunks
-            .iter()
-            .filter_map(move |c| {
-                let gap = (c.offset > expect).then(|| Gap {
-                    offset: expect,
-                    len: c.offset - expect,
-                });
-                expect = c.end();
-                gap
-            })
-            .chain(tail)
-    }
-
-    /// When each hole between captured chunks became visible: the time of the chunk
-    /// after it.
-    pub fn gap_times(&self) -> impl Iterator<Item = i64> + '_ {
-        self.chunks
-            .windows(2)
-            .filter(|w| w[1].offset > w[0].end())
-            .map(|w| w[1].ts_ns)
+    /// The bytes a chunk carried (the part still in the window).
+    pub fn chunk_bytes(&self, c: &Chunk) -> &'a [u8] {
+        let from = c.offset.max(self.base);
+        let start = (from - self.base) as usize;
+        let end = (c.end() - self.base) as usize;
+        self.data.get(start..end).unwrap_or(&[])
     }
 
     /// Index of the chunk holding `offset`, if that byte was captured.
     pub fn chunk_at(&self, offset: u64) -> Option<usize> {
+        if offset < self.base {
+            return None;
+        }
         let i = self.chunks.partition_point(|c| c.end() <= offset);
         (i < self.chunks.len() && self.chunks[i].offset <= offset).then_some(i)
     }
 
     /// Offset of the first captured byte at or after `offset`.
     pub fn next_captured(&self, offset: u64) -> Option<u64> {
+        let offset = offset.max(self.base);
         let i = self.chunks.partition_point(|c| c.end() <= offset);
         self.chunks.get(i).map(|c| c.offset.max(offset))
     }
 
     /// Whether every byte of `[offset, offset + len)` was captured.
     pub fn is_contiguous(&self, offset: u64, len: u64) -> bool {
-        let Some(mut i) = self.chunk_at(offset) else {
-            return len == 0;
-        };
-        let end = offset + len;
-        loop {
-            let c = &self.chunks[i];
-            if c.end() >= end {
-                return true;
-            }
-            match self.chunks.get(i + 1) {
-                Some(n) if n.offset == c.end() => i += 1,
-                _ => return false,
-            }
+        if len == 0 {
+            return true;
         }
+        self.contiguous_len_upto(offset, len) >= len
     }
 
     /// How many bytes from `offset` on were captured without a hole.
@@ -423,101 +193,116 @@ impl<'a> Stream<'a> {
     /// Copies `out.len()` bytes starting at `offset` into `out`; false when any of them
     /// was not captured.
     pub fn read_into(&self, offset: u64, out: &mut [u8]) -> bool {
-        let Some(mut i) = self.chunk_at(offset) else {
-            return out.is_empty();
-        };
-        let mut pos = offset;
-        let mut filled = 0;
-        while filled < out.len() {
-            let Some(c) = self.chunks.get(i) else {
-                return false;
-            };
-            if c.offset > pos {
-                return false;
+        match self.borrow(offset, out.len()) {
+            Some(b) => {
+                out.copy_from_slice(b);
+                true
             }
-            let from = (pos - c.offset) as usize;
-            let take = (c.data.len() - from).min(out.len() - filled);
-            out[filled..filled + take].copy_from_slice(&c.data[from..from + take]);
-            filled += take;
-            pos += take as u64;
-            i += 1;
+            None => out.is_empty(),
         }
-        true
     }
 
-    /// The bytes `[offset, offset + len)` when one chunk holds them all.
+    /// The bytes `[offset, offset + len)` when all were captured.
     pub fn borrow(&self, offset: u64, len: usize) -> Option<&'a [u8]> {
-        let c = self.chunks[self.chunk_at(offset)?];
-        let from = (offset - c.offset) as usize;
-        c.data.get(from..from.checked_add(len)?)
+        if !self.is_contiguous(offset, len as u64) || offset < self.base {
+            return None;
+        }
+        let from = (offset - self.base) as usize;
+        self.data.get(from..from.checked_add(len)?)
     }
 
-    /// Appends the bytes `[offset, offset + len)` to `out`; false (and `out` left with
-    /// what was appended) when any of them was not captured.
+    /// Appends the bytes `[offset, offset + len)` to `out`; false (and `out`
+    /// untouched) when any of them was not captured.
     pub fn append_to(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> bool {
-        let Some(mut i) = self.chunk_at(offset) else {
-            return len == 0;
-        };
-        out.reserve(len);
-        let mut pos = offset;
-        let end = offset + len as u64;
-        while pos < end {
-            let Some(c) = self.chunks.get(i) else {
-                return false;
-            };
-            if c.offset > pos {
-                return false;
+        match self.borrow(offset, len) {
+            Some(b) => {
+                out.extend_from_slice(b);
+                true
             }
-            let from = (pos - c.offset) as usize;
-            let take = ((c.end() - pos).min(end - pos)) as usize;
-            out.extend_from_slice(&c.data[from..from + take]);
-            pos += take as u64;
-            i += 1;
+            None => len == 0,
         }
-        true
     }
 
-    /// The bytes `[offset, offset + len)`: borrowed when one chunk holds them all,
-    /// copied otherwise; `None` when any byte was not captured.
+    /// The bytes `[offset, offset + len)`; `None` when any byte was not captured.
     pub fn bytes(&self, offset: u64, len: usize) -> Option<std::borrow::Cow<'a, [u8]>> {
-        if let Some(b) = self.borrow(offset, len) {
-            return Some(std::borrow::Cow::Borrowed(b));
-        }
-        let mut buf = Vec::new();
-        (self.chunk_at(offset).is_some() && self.append_to(offset, len, &mut buf))
-            .then_some(std::borrow::Cow::Owned(buf))
+        self.borrow(offset, len).map(std::borrow::Cow::Borrowed)
     }
 
     /// The chunk carrying byte `offset`, used to timestamp frame boundaries.
-    pub fn chunk_containing(&self, offset: u64) -> Option<&Chunk<'a>> {
+    pub fn chunk_containing(&self, offset: u64) -> Option<&'a Chunk> {
         self.chunk_at(offset).map(|i| &self.chunks[i])
     }
 }
 
-/// Reassembles one direction of `conn`. Bytes keep the timestamp of the first packet
-/// that carried them, so retransmissions never move a phase boundary.
-pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
-    let mut stream = Stream::default();
-    let syn = conn.syn_seq[dir.index()];
-    let mut segs = conn.segments.iter().filter(|s| s.dir == dir);
-    // Offset 0 is the byte after the SYN; without one, the first payload byte seen.
-    let base = match syn {
-        Some(isn) => isn.wrapping_add(1),
-        None => match segs
-            .clone()
-            .find(|s| !s.payload.is_empty() || s.missing > 0)
-        {
-            Some(s) => s.seq,
-            None => return stream,
-        },
-    };
-    stream.starts_at_origin = syn.is_some();
-    let mut unwrap = SeqUnwrapper::new(base);
-    let mut covered = Coverage::default();
-    for seg in segs.by_ref() {
+/// Holes larger than this, ahead of the window, are not held open: the bytes beyond
+/// are dropped (counted in [`StreamStats::late_bytes`]) rather than allocating the hole.
+pub const MAX_HOLE: u64 = 64 << 20;
+
+/// One direction of a connection, reassembled as segments arrive.
+#[derive(Debug, Default)]
+pub struct DirStream {
+    /// Whether the first segment with data (or the SYN) has fixed offset 0.
+    based: bool,
+    unwrap: Option<SeqUnwrapper>,
+    covered: Coverage,
+    /// Stream bytes `[buf_base, buf_base + buf.len())`.
+    buf: Vec<u8>,
+    buf_base: u64,
+    /// Chunks sorted by offset; those before `chunk_start` are released.
+    chunks: Vec<Chunk>,
+    chunk_start: usize,
+    /// Offsets below this are gone: handed on, or given up as gaps.
+    released: u64,
+    /// Holes ending at or below this offset are known never to be filled: the peer
+    /// acknowledged past them, or the snapshot length cut the bytes.
+    declared_to: u64,
+    pub starts_at_origin: bool,
+    pub sent_end: u64,
+    pub stats: StreamStats,
+    /// Retransmissions, out-of-order arrivals and zero windows not yet taken.
+    pub events: Vec<(i64, TcpEvent)>,
+    /// Zero windows seen before offset 0 was fixed: they count only if this direction
+    /// ever carries data, as a whole-connection reassembly would count them.
+    early_zero_windows: Vec<i64>,
+    /// Stop keeping bytes (a direction found not to carry Kafka): only counters move.
+    discard: bool,
+    /// Holes behind captured bytes, by where they end (the offset of the chunk after
+    /// them), with the time that chunk arrived: the time the hole became visible.
+    hole_ends: BTreeMap<u64, i64>,
+    /// Holes between captured runs wholly below the released edge, already counted.
+    pruned_gaps: u64,
+    pruned_gap_bytes: u64,
+    /// End of the first captured run, once holes after it were folded away: data
+    /// beyond it still arrives beyond a hole.
+    first_run_end: Option<u64>,
+}
+
+impl DirStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offset 0 is the byte after this SYN.
+    pub fn on_syn(&mut self, isn: u32) {
+        if !self.based {
+            self.based = true;
+            self.starts_at_origin = true;
+            self.unwrap = Some(SeqUnwrapper::new(isn.wrapping_add(1)));
+        }
+    }
+
+    /// Takes one segment sent in this direction.
+    pub fn push(&mut self, seg: &SegRec<'_>) {
+        if seg.flags & flags::SYN != 0 {
+            self.on_syn(seg.seq);
+        }
         if seg.window == 0 && seg.flags & flags::RST == 0 {
-            stream.stats.zero_windows += 1;
-            stream.events.push((seg.ts_ns, TcpEvent::ZeroWindow));
+            if self.based {
+                self.stats.zero_windows += 1;
+                self.events.push((seg.ts_ns, TcpEvent::ZeroWindow));
+            } else {
+                self.early_zero_windows.push(seg.ts_ns);
+            }
         }
         let data_seq = if seg.flags & flags::SYN != 0 {
             seg.seq.wrapping_add(1)
@@ -525,63 +310,366 @@ pub fn reassemble<'a>(conn: &Connection<'a>, dir: Dir) -> Stream<'a> {
             seg.seq
         };
         if seg.payload.is_empty() && seg.missing == 0 {
-            continue;
+            return;
         }
-        stream.stats.data_segments += 1;
-        stream.stats.snaplen_missing_bytes += u64::from(seg.missing);
-        let start = unwrap.offset(data_seq);
+        if !self.based {
+            self.based = true;
+            self.unwrap = Some(SeqUnwrapper::new(data_seq));
+            self.stats.zero_windows += self.early_zero_windows.len() as u64;
+            for ts in std::mem::take(&mut self.early_zero_windows) {
+                self.events.push((ts, TcpEvent::ZeroWindow));
+            }
+        }
+        self.stats.data_segments += 1;
+        self.stats.snaplen_missing_bytes += u64::from(seg.missing);
+        let start = self.unwrap.as_mut().expect("based").offset(data_seq);
         let mut data = seg.payload;
         let mut off = start;
         if off < 0 {
             let skip = off.unsigned_abs().min(data.len() as u64) as usize;
-            stream.stats.bytes_before_start += skip as u64;
+            self.stats.bytes_before_start += skip as u64;
             data = &data[skip..];
             off += skip as i64;
             if data.is_empty() {
                 if seg.missing > 0 {
-                    stream.sent_end = stream
-                        .sent_end
-                        .max(off.max(0) as u64 + u64::from(seg.missing));
+                    let end = off.max(0) as u64 + u64::from(seg.missing);
+                    self.sent_end = self.sent_end.max(end);
+                    self.declared_to = self.declared_to.max(end);
                 }
-                continue;
+                return;
             }
         }
         let off = off as u64;
-        stream.sent_end = stream
-            .sent_end
-            .max(off + data.len() as u64 + u64::from(seg.missing));
-        if off > covered.contiguous_end() {
-            stream.stats.out_of_order_segments += 1;
-            stream
-                .events
+        let end = off + data.len() as u64;
+        self.sent_end = self.sent_end.max(end + u64::from(seg.missing));
+        if seg.missing > 0 {
+            self.declared_to = self.declared_to.max(end + u64::from(seg.missing));
+        }
+        let in_order_end = self
+            .first_run_end
+            .unwrap_or_else(|| self.covered.contiguous_end());
+        if off > in_order_end {
+            self.stats.out_of_order_segments += 1;
+            self.events
                 .push((seg.ts_ns, TcpEvent::OutOfOrder { offset: off }));
         }
         let mut fresh = 0usize;
-        covered.insert(off, data.len() as u64, |from, to| {
-            let d = &data[(from - off) as usize..(to - off) as usize];
-            fresh += d.len();
-            stream.chunks.push(Chunk {
-                offset: from,
-                data: d,
-                ts_ns: seg.ts_ns,
-                index: seg.index,
-            });
+        let mut placed = Placed::default();
+        self.covered.insert(off, data.len() as u64, |from, to| {
+            fresh += (to - from) as usize;
+            placed.push(from, to);
         });
+        for (from, to) in placed.iter() {
+            let d = &data[(from - off) as usize..(to - off) as usize];
+            self.store(from, d, seg.ts_ns, seg.index);
+            self.mark_holes(from, seg.ts_ns);
+        }
         let repeated = data.len() - fresh;
-        stream.stats.retransmitted_bytes += repeated as u64;
+        self.stats.retransmitted_bytes += repeated as u64;
         if fresh == 0 {
-            stream.stats.retransmitted_segments += 1;
-            let (start, end) = (off, off + data.len() as u64);
-            stream
-                .events
-                .push((seg.ts_ns, TcpEvent::Retransmission { start, end }));
+            self.stats.retransmitted_segments += 1;
+            self.events
+                .push((seg.ts_ns, TcpEvent::Retransmission { start: off, end }));
         }
     }
-    stream.chunks.sort_unstable_by_key(|c| c.offset);
-    stream
+
+    /// Fresh bytes were placed at `from`: holes they closed are gone, and a hole
+    /// right behind them now ends at `from`.
+    fn mark_holes(&mut self, from: u64, ts_ns: i64) {
+        let Some((&start, &end)) = self.covered.ranges.range(..=from).next_back() else {
+            return;
+        };
+        // Ends of holes now inside one captured run are no longer holes.
+        let inside: Vec<u64> = self
+            .hole_ends
+            .range(start + 1..=end)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in inside {
+            self.hole_ends.remove(&k);
+        }
+        if start == from && self.covered.ranges.range(..from).next_back().is_some() {
+            self.hole_ends.insert(from, ts_ns);
+        }
+    }
+
+    /// The times holes ending at or below `upto` became visible (holes that can no
+    /// longer be filled), each once.
+    pub fn take_gap_times(&mut self, upto: u64) -> Vec<i64> {
+        let rest = self.hole_ends.split_off(&upto.saturating_add(1));
+        let done = std::mem::replace(&mut self.hole_ends, rest);
+        done.into_values().collect()
+    }
+
+    /// Keeps fresh bytes `[from, from + d.len())` in the window.
+    fn store(&mut self, from: u64, d: &[u8], ts_ns: i64, index: u64) {
+        let to = from + d.len() as u64;
+        if to <= self.released || self.discard {
+            self.stats.late_bytes += if self.discard { 0 } else { d.len() as u64 };
+            return;
+        }
+        let (from, d) = if from < self.released {
+            let cut = (self.released - from) as usize;
+            self.stats.late_bytes += cut as u64;
+            (self.released, &d[cut..])
+        } else {
+            (from, d)
+        };
+        if self.buf.is_empty() {
+            self.buf_base = from;
+        } else if from < self.buf_base {
+            // Bytes before the window's first: move the window's start down.
+            let room = self.buf_base - from;
+            if room > MAX_HOLE {
+                self.stats.late_bytes += d.len() as u64;
+                return;
+            }
+            self.buf
+                .splice(0..0, std::iter::repeat_n(0u8, room as usize));
+            self.buf_base = from;
+        }
+        let at = from - self.buf_base;
+        if at > self.buf.len() as u64 + MAX_HOLE {
+            self.stats.late_bytes += d.len() as u64;
+            return;
+        }
+        let at = at as usize;
+        let need = at + d.len();
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        self.buf[at..need].copy_from_slice(d);
+        let chunk = Chunk {
+            offset: from,
+            len: d.len() as u32,
+            ts_ns,
+            index,
+        };
+        let live = &self.chunks[self.chunk_start..];
+        if live.last().is_none_or(|l| l.offset < from) {
+            self.chunks.push(chunk);
+        } else {
+            let i = self.chunk_start + live.partition_point(|c| c.offset < from);
+            self.chunks.insert(i, chunk);
+        }
+    }
+
+    /// The peer acknowledged `ack`: holes below it will never be filled.
+    pub fn on_peer_ack(&mut self, ack: u32) {
+        if let Some(u) = &self.unwrap {
+            let off = u.peek(ack);
+            if off > 0 {
+                self.declared_to = self.declared_to.max(off as u64);
+            }
+        }
+    }
+
+    /// The window as a borrowed stream.
+    pub fn view(&self) -> Stream<'_> {
+        Stream {
+            base: self.buf_base,
+            data: &self.buf,
+            chunks: &self.chunks[self.chunk_start..],
+            starts_at_origin: self.starts_at_origin,
+            sent_end: self.sent_end,
+        }
+    }
+
+    /// One past the last offset that can no longer change, looking from `from`: the
+    /// run of captured bytes there, extended across holes already given up. `fin`
+    /// (the connection is over) settles everything.
+    pub fn settled_from(&self, from: u64, fin: bool) -> u64 {
+        if fin {
+            return u64::MAX;
+        }
+        let mut s = from;
+        let start = self
+            .covered
+            .ranges
+            .range(..=from)
+            .next_back()
+            .map_or(from, |(&k, _)| k);
+        for (&a, &b) in self.covered.ranges.range(start..) {
+            if b <= s {
+                continue;
+            }
+            if a > s {
+                if a <= self.declared_to {
+                    s = b;
+                } else {
+                    return s;
+                }
+            } else {
+                s = b;
+            }
+        }
+        if self.sent_end <= self.declared_to {
+            s = s.max(self.sent_end);
+        }
+        s
+    }
+
+    /// Frees what lies below `offset`: nothing there will be read again.
+    pub fn release_before(&mut self, offset: u64) {
+        if offset <= self.released {
+            return;
+        }
+        self.released = offset;
+        let live = &self.chunks[self.chunk_start..];
+        self.chunk_start += live.partition_point(|c| c.end() <= offset);
+        // Keep the chunk that straddles the edge; compact the vector now and then.
+        if self.chunk_start > 1024 && self.chunk_start * 2 > self.chunks.len() {
+            self.chunks.drain(..self.chunk_start);
+            self.chunk_start = 0;
+        }
+        let keep_from = self.chunks[self.chunk_start..]
+            .first()
+            .map_or(offset, |c| c.offset.min(offset));
+        if keep_from > self.buf_base {
+            let cut = ((keep_from - self.buf_base) as usize).min(self.buf.len());
+            if cut == self.buf.len() {
+                self.buf.clear();
+                self.buf_base = keep_from;
+            } else if cut >= 64 * 1024 && cut * 2 >= self.buf.len() {
+                self.buf.drain(..cut);
+                self.buf_base += cut as u64;
+            }
+        }
+        if self.chunks.len() == self.chunk_start && self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+        self.prune_coverage(offset);
+    }
+
+    /// Folds the captured runs wholly below `offset` into one, counting the holes
+    /// between them: what is below the edge is only needed for the final counts.
+    fn prune_coverage(&mut self, offset: u64) {
+        let below: Vec<(u64, u64)> = self
+            .covered
+            .ranges
+            .range(..offset)
+            .take_while(|&(_, &e)| e <= offset)
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        if below.len() < 2 {
+            return;
+        }
+        self.first_run_end.get_or_insert(below[0].1);
+        for w in below.windows(2) {
+            self.pruned_gaps += 1;
+            self.pruned_gap_bytes += w[1].0 - w[0].1;
+        }
+        for (a, _) in &below {
+            self.covered.ranges.remove(a);
+        }
+        let (first, last) = (below[0].0, below[below.len() - 1].1);
+        self.covered.ranges.insert(first, last);
+    }
+
+    /// Offset below which every hole is known never to be filled.
+    pub fn declared_to(&self) -> u64 {
+        self.declared_to
+    }
+
+    /// Stop keeping bytes: the direction does not carry Kafka.
+    pub fn discard_bytes(&mut self) {
+        self.discard = true;
+        self.buf = Vec::new();
+        self.chunks = Vec::new();
+        self.chunk_start = 0;
+    }
+
+    /// Whether any payload was captured.
+    pub fn has_payload(&self) -> bool {
+        !self.covered.ranges.is_empty()
+    }
+
+    /// Offset one past the last captured byte.
+    pub fn end(&self) -> u64 {
+        self.covered
+            .ranges
+            .values()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Offset of the first captured byte.
+    pub fn first_offset(&self) -> Option<u64> {
+        self.covered.ranges.keys().next().copied()
+    }
+
+    /// Bytes the window holds now.
+    pub fn held_bytes(&self) -> usize {
+        self.buf.capacity() + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+    }
+
+    /// How many holes the direction had, and their bytes: those folded away below the
+    /// released edge and those still listed by [`DirStream::gaps`].
+    pub fn gap_totals(&self) -> (u64, u64) {
+        let listed = self.gaps();
+        (
+            self.pruned_gaps + listed.len() as u64,
+            self.pruned_gap_bytes + listed.iter().map(|g| g.len).sum::<u64>(),
+        )
+    }
+
+    /// The holes in what was sent above the released edge: between captured runs,
+    /// before the first when the SYN fixed offset 0, and after the last when the
+    /// snapshot length cut it.
+    pub fn gaps(&self) -> Vec<Gap> {
+        let mut out = Vec::new();
+        let Some(first) = self.first_offset() else {
+            return out;
+        };
+        let mut expect = if self.starts_at_origin { 0 } else { first };
+        for (&a, &b) in &self.covered.ranges {
+            if a > expect {
+                out.push(Gap {
+                    offset: expect,
+                    len: a - expect,
+                });
+            }
+            expect = b;
+        }
+        if self.sent_end > expect {
+            out.push(Gap {
+                offset: expect,
+                len: self.sent_end - expect,
+            });
+        }
+        out
+    }
+
+    /// Takes the events gathered so far.
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, (i64, TcpEvent)> {
+        self.events.drain(..)
+    }
+}
+
+/// Up to a few fresh ranges of one segment, without allocating for the usual one.
+#[derive(Default)]
+struct Placed {
+    first: Option<(u64, u64)>,
+    more: Vec<(u64, u64)>,
+}
+
+impl Placed {
+    fn push(&mut self, from: u64, to: u64) {
+        if self.first.is_none() {
+            self.first = Some((from, to));
+        } else {
+            self.more.push((from, to));
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
 }
 
 /// Maps 32-bit sequence numbers, which wrap, onto signed 64-bit offsets from `base`.
+#[derive(Debug, Clone, Copy)]
 struct SeqUnwrapper {
     last_seq: u32,
     last_off: i64,
@@ -597,8 +685,7 @@ impl SeqUnwrapper {
 
     /// The offset of `seq`, taken as the closest one to the previous segment's.
     fn offset(&mut self, seq: u32) -> i64 {
-        let delta = seq.wrapping_sub(self.last_seq) as i32;
-        let off = self.last_off + i64::from(delta);
+        let off = self.peek(seq);
         // Only move forward: an old retransmission must not drag the reference back
         // far enough for a later wrap to be misread.
         if off > self.last_off {
@@ -607,10 +694,16 @@ impl SeqUnwrapper {
         }
         off
     }
+
+    /// The offset of `seq` without moving the reference.
+    fn peek(&self, seq: u32) -> i64 {
+        let delta = seq.wrapping_sub(self.last_seq) as i32;
+        self.last_off + i64::from(delta)
+    }
 }
 
 /// The set of stream byte ranges already received, as disjoint `[start, end)` ranges.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Coverage {
     ranges: BTreeMap<u64, u64>,
 }
@@ -622,7 +715,7 @@ impl Coverage {
     }
 
     /// Marks `[off, off+len)` received and calls `fresh(from, to)` for each part of it
-    /// that was not received before.
+    /// that was not received before, in offset order.
     fn insert(&mut self, off: u64, len: u64, mut fresh: impl FnMut(u64, u64)) {
         if len == 0 {
             return;
@@ -670,19 +763,12 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{IpAddr, Ipv4Addr};
 
-    fn ep(port: u16) -> Endpoint {
-        Endpoint {
-            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port,
-        }
-    }
-
-    fn seg(src: u16, dst: u16, seq: u32, fl: u8, payload: &[u8]) -> Segment<'_> {
-        Segment {
-            src: ep(src),
-            dst: ep(dst),
+    fn seg(seq: u32, fl: u8, payload: &[u8], i: u64) -> SegRec<'_> {
+        SegRec {
+            index: i,
+            ts_ns: i as i64 * 10,
+            dir: Dir::AtoB,
             seq,
             ack: 0,
             flags: fl,
@@ -692,212 +778,115 @@ mod tests {
         }
     }
 
-    fn one_conn<'a>(segs: &[Segment<'a>]) -> Connection<'a> {
-        let mut t = ConnectionTable::new();
-        for (i, s) in segs.iter().enumerate() {
-            t.push(i as u64 + 1, i as i64 * 10, s);
+    fn stream_of(segs: &[SegRec<'_>]) -> DirStream {
+        let mut d = DirStream::new();
+        for s in segs {
+            d.push(s);
         }
-        let mut c = t.into_connections();
-        assert_eq!(c.len(), 1);
-        c.remove(0)
+        d
     }
 
-    fn bytes_of(s: &Stream) -> Vec<u8> {
-        let mut v = vec![0; s.end() as usize];
-        assert!(s.read_into(0, &mut v));
+    fn bytes_of(d: &DirStream) -> Vec<u8> {
+        let s = d.view();
+        let mut v = vec![0; (s.end() - s.base) as usize];
+        assert!(s.read_into(s.base, &mut v));
         v
     }
 
     #[test]
     fn in_order_with_syn() {
-        let c = one_conn(&[
-            seg(1, 2, 100, flags::SYN, b""),
-            seg(1, 2, 101, flags::ACK, b"abc"),
-            seg(1, 2, 104, flags::ACK, b"def"),
+        let d = stream_of(&[
+            seg(100, flags::SYN, b"", 1),
+            seg(101, flags::ACK, b"abc", 2),
+            seg(104, flags::ACK, b"def", 3),
         ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert!(s.starts_at_origin);
-        assert_eq!(bytes_of(&s), b"abcdef");
-        assert_eq!(s.gaps().count(), 0);
-        assert_eq!(s.chunk_containing(3).unwrap().index, 3);
+        assert!(d.starts_at_origin);
+        assert_eq!(bytes_of(&d), b"abcdef");
+        assert_eq!(d.view().chunks.len(), 2);
+        assert!(d.gaps().is_empty());
     }
 
     #[test]
     fn wraparound() {
-        let c = one_conn(&[
-            seg(1, 2, u32::MAX - 1, flags::SYN, b""),
-            seg(1, 2, u32::MAX, flags::ACK, b"ab"),
-            seg(1, 2, 1, flags::ACK, b"cd"),
+        let d = stream_of(&[
+            seg(u32::MAX - 1, flags::SYN, b"", 1),
+            seg(u32::MAX, flags::ACK, b"ab", 2),
+            seg(1, flags::ACK, b"cd", 3),
         ]);
-        assert_eq!(bytes_of(&reassemble(&c, Dir::AtoB)), b"abcd");
+        assert_eq!(bytes_of(&d), b"abcd");
     }
 
     #[test]
     fn out_of_order_and_retransmission_keep_first_time() {
-        let c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 4, flags::ACK, b"def"), // index 2: arrives before "abc"
-            seg(1, 2, 1, flags::ACK, b"abc"), // index 3
-            seg(1, 2, 1, flags::ACK, b"abcde"), // index 4: retransmits
-            seg(1, 2, 7, flags::ACK, b"gh"),  // index 5
+        let d = stream_of(&[
+            seg(0, flags::SYN, b"", 1),
+            seg(4, flags::ACK, b"def", 2),
+            seg(1, flags::ACK, b"abc", 3),
+            seg(4, flags::ACK, b"def", 4),
         ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert_eq!(bytes_of(&s), b"abcdefgh");
-        assert_eq!(s.chunk_containing(0).unwrap().index, 3);
-        assert_eq!(s.chunk_containing(3).unwrap().index, 2);
-        assert_eq!(s.chunk_containing(6).unwrap().index, 5);
-        assert_eq!(s.stats.out_of_order_segments, 1);
-        assert_eq!(s.stats.retransmitted_segments, 1);
-        assert_eq!(s.stats.retransmitted_bytes, 5);
+        assert_eq!(bytes_of(&d), b"abcdef");
+        let s = d.view();
+        assert_eq!(s.chunks[0].index, 3);
+        assert_eq!(s.chunks[1].index, 2, "the first copy keeps its time");
+        assert_eq!(d.stats.out_of_order_segments, 1);
+        assert_eq!(d.stats.retransmitted_segments, 1);
+        assert_eq!(d.stats.retransmitted_bytes, 3);
     }
 
     #[test]
     fn overlap_fills_only_new_bytes() {
-        let c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 1, flags::ACK, b"ab"),
-            seg(1, 2, 5, flags::ACK, b"ef"),
-            seg(1, 2, 2, flags::ACK, b"bcdefg"),
+        let d = stream_of(&[
+            seg(0, flags::SYN, b"", 1),
+            seg(1, flags::ACK, b"abc", 2),
+            seg(2, flags::ACK, b"bcde", 3),
         ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert_eq!(bytes_of(&s), b"abcdefg");
-        assert_eq!(s.chunk_containing(2).unwrap().index, 4);
-        assert_eq!(s.chunk_containing(4).unwrap().index, 3);
-        assert_eq!(s.chunk_containing(6).unwrap().index, 4);
+        assert_eq!(bytes_of(&d), b"abcde");
+        assert_eq!(d.stats.retransmitted_bytes, 2);
+        assert_eq!(d.stats.retransmitted_segments, 0);
     }
 
     #[test]
-    fn lost_segment_is_a_gap() {
-        let c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 1, flags::ACK, b"ab"),
-            seg(1, 2, 6, flags::ACK, b"fg"),
+    fn lost_segment_is_a_gap_once_acknowledged() {
+        let mut d = stream_of(&[
+            seg(0, flags::SYN, b"", 1),
+            seg(1, flags::ACK, b"abc", 2),
+            seg(7, flags::ACK, b"ghi", 3),
         ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert_eq!(
-            s.gaps().collect::<Vec<_>>(),
-            vec![Gap { offset: 2, len: 3 }]
-        );
-        assert!(!s.is_contiguous(0, 6));
-        assert!(s.bytes(0, 6).is_none());
-        assert_eq!(s.next_captured(3), Some(5));
+        assert_eq!(d.gaps(), vec![Gap { offset: 3, len: 3 }]);
+        assert_eq!(d.settled_from(0, false), 3, "the hole may still be filled");
+        d.on_peer_ack(7);
+        assert_eq!(d.settled_from(0, false), 9, "acknowledged past: a gap");
+        assert_eq!(d.settled_from(0, true), u64::MAX);
+        let s = d.view();
+        assert!(!s.is_contiguous(0, 9));
+        assert!(s.is_contiguous(6, 3));
     }
 
     #[test]
     fn mid_connection_start_drops_older_bytes() {
-        let c = one_conn(&[
-            seg(1, 2, 1000, flags::ACK, b"xyz"),
-            seg(1, 2, 998, flags::ACK, b"vwxyz"),
+        let d = stream_of(&[
+            seg(50, flags::ACK, b"xyz", 1),
+            seg(48, flags::ACK, b"abxy", 2),
         ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert!(!s.starts_at_origin);
-        assert_eq!(bytes_of(&s), b"xyz");
-        assert_eq!(s.stats.bytes_before_start, 2);
+        assert!(!d.starts_at_origin);
+        assert_eq!(bytes_of(&d), b"xyz");
+        assert_eq!(d.stats.bytes_before_start, 2);
+        assert_eq!(d.stats.retransmitted_bytes, 2);
     }
 
     #[test]
-    fn new_syn_after_close_starts_new_connection() {
-        let mut t = ConnectionTable::new();
-        t.push(1, 0, &seg(1, 2, 10, flags::SYN, b""));
-        t.push(2, 1, &seg(1, 2, 10, flags::SYN, b"")); // retransmitted SYN
-        t.push(3, 2, &seg(1, 2, 11, flags::ACK, b"a"));
-        t.push(4, 3, &seg(1, 2, 12, flags::FIN | flags::ACK, b""));
-        t.push(5, 4, &seg(1, 2, 500, flags::SYN, b""));
-        t.push(6, 5, &seg(2, 1, 9, flags::SYN | flags::ACK, b""));
-        let c = t.into_connections();
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].segments.len(), 4);
-        assert_eq!(c[1].segments.len(), 2);
-        assert_eq!(c[1].syn_client(), Some(0));
-        assert_eq!(c[1].segments[1].dir, Dir::BtoA);
-    }
-
-    #[test]
-    fn bytes_borrow_or_copy_across_chunks() {
-        let c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 1, flags::ACK, b"abc"),
-            seg(1, 2, 4, flags::ACK, b"def"),
-        ]);
-        let s = reassemble(&c, Dir::AtoB);
-        assert!(matches!(
-            s.bytes(0, 2),
-            Some(std::borrow::Cow::Borrowed(b"ab"))
-        ));
-        assert_eq!(s.bytes(1, 4).unwrap().as_ref(), b"bcde");
-        assert!(s.bytes(4, 3).is_none());
-    }
-
-    /// What a connection holds, for comparing two ways of building it.
-    fn shape(c: &Connection<'_>) -> String {
-        let segs: Vec<_> = c
-            .segments
-            .iter()
-            .map(|s| (s.index, s.ts_ns, s.dir, s.seq, s.flags, s.payload))
-            .collect();
-        format!(
-            "{} {:?} {:?} {:?} {:?}",
-            c.id, c.ends, c.syn_seq, c.closed, segs
-        )
-    }
-
-    #[test]
-    fn parts_merge_to_what_one_table_builds_at_every_split() {
-        let packets = [
-            seg(1, 2, 10, flags::SYN, b""),
-            seg(3, 4, 70, flags::ACK, b"m"), // mid-connection, other tuple
-            seg(1, 2, 10, flags::SYN, b""),  // retransmitted SYN: same connection
-            seg(2, 1, 5, flags::SYN | flags::ACK, b""),
-            seg(4, 3, 90, flags::ACK, b"n"), // the other tuple, other way round
-            seg(1, 2, 11, flags::ACK, b"a"),
-            seg(1, 2, 99, flags::SYN, b""), // other ISN, data seen: new connection
-            seg(2, 1, 6, flags::SYN | flags::ACK, b""),
-            seg(1, 2, 100, flags::FIN | flags::ACK, b""),
-            seg(3, 4, 71, flags::SYN, b""), // SYN after data: new connection
-            seg(1, 2, 500, flags::SYN, b""), // after FIN: new connection
-            seg(1, 2, 500, flags::SYN, b""), // retransmitted
-            seg(4, 3, 7, flags::SYN | flags::ACK, b""),
-            seg(5, 6, 1, flags::SYN, b""),
-            seg(5, 6, 1, flags::SYN, b""), // nothing sent yet: same connection
-            seg(5, 6, 2, flags::ACK, b"d"),
-            seg(6, 5, 8, flags::ACK, b""),
-            // Same ISN, but data was sent: new connection. A part that begins with
-            // the bare ACK above cannot know that.
-            seg(5, 6, 1, flags::SYN, b""),
-        ];
-        let mut one = ConnectionTable::new();
-        for (i, p) in packets.iter().enumerate() {
-            one.push(i as u64 + 1, i as i64, p);
-        }
-        let expected: Vec<String> = one.into_connections().iter().map(shape).collect();
-        assert_eq!(expected.len(), 7);
-        // Every way of cutting the packets into three parts.
-        for a in 0..=packets.len() {
-            for b in a..=packets.len() {
-                let parts: Vec<Vec<Connection<'_>>> = [0..a, a..b, b..packets.len()]
-                    .into_iter()
-                    .map(|range| {
-                        let mut t = ConnectionTable::for_part();
-                        for i in range {
-                            t.push(i as u64 + 1, i as i64, &packets[i]);
-                        }
-                        t.into_connections()
-                    })
-                    .collect();
-                let merged: Vec<String> = merge_parts(parts).iter().map(shape).collect();
-                assert_eq!(merged, expected, "cut at {a} and {b}");
-            }
-        }
-    }
-
-    #[test]
-    fn renumber_shifts_frame_numbers() {
-        let mut c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 1, flags::ACK, b"x"),
-        ]);
-        c.renumber(100);
-        let idx: Vec<u64> = c.segments.iter().map(|s| s.index).collect();
-        assert_eq!(idx, [101, 102]);
+    fn released_bytes_are_freed_and_late_ones_counted() {
+        let mut d = DirStream::new();
+        d.push(&seg(0, flags::SYN, b"", 1));
+        let big = vec![7u8; 200_000];
+        d.push(&seg(1, flags::ACK, &big, 2));
+        d.push(&seg(200_001, flags::ACK, b"tail", 3));
+        d.release_before(200_000);
+        let s = d.view();
+        assert_eq!(s.chunks.len(), 1, "the straddling chunk stays");
+        assert!(s.data.len() < 1000, "the released bytes are gone");
+        assert_eq!(s.borrow(200_000, 4), Some(&b"tail"[..]));
+        d.push(&seg(1, flags::ACK, b"abc", 4));
+        assert_eq!(d.stats.retransmitted_bytes, 3);
     }
 }

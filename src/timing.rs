@@ -6,7 +6,7 @@
 
 use crate::kafka::frame::FrameSpan;
 use crate::net::flags;
-use crate::tcp::{Connection, Dir, TcpEvent};
+use crate::tcp::{SegRec, TcpEvent};
 
 /// Below this, both ends are as close to the capture point as a loopback or a host's
 /// own interface: the side of the capture cannot be told.
@@ -124,79 +124,117 @@ pub enum WaitSplit {
     Unknown,
 }
 
-/// Estimates a connection's round trips. `client` is the index of the client end.
-pub fn rtt(conn: &Connection<'_>, client: usize) -> Rtt {
-    if let Some(r) = handshake_rtt(conn, client) {
-        return r;
+/// Measures the round trips of one connection as its segments arrive: from the
+/// handshake when it was captured, otherwise from the fastest data → ACK delay each way
+/// so far.
+#[derive(Debug, Default, Clone)]
+pub struct RttTracker {
+    /// Time of the latest bare SYN and the end that sent it.
+    syn: Option<(i64, usize)>,
+    /// Time and sequence number of the first SYN-ACK answering it.
+    synack: Option<(i64, u32)>,
+    handshake: Option<Rtt>,
+    /// Per direction (index of the sending end): data → ACK delays.
+    acks: [AckTimer; 2],
+}
+
+impl RttTracker {
+    /// Takes one segment sent by `ends[from]`.
+    pub fn on_segment(&mut self, from: usize, seg: &SegRec<'_>) {
+        let syn_ack = seg.flags & (flags::SYN | flags::ACK);
+        if self.handshake.is_none() {
+            if syn_ack == flags::SYN && self.synack.is_none() {
+                self.syn = Some((seg.ts_ns, from));
+            } else if syn_ack == flags::SYN | flags::ACK {
+                if let (Some((_, client)), None) = (self.syn, self.synack)
+                    && client != from
+                {
+                    self.synack = Some((seg.ts_ns, seg.seq));
+                }
+            } else if let (Some((syn_ts, client)), Some((synack_ts, synack_seq))) =
+                (self.syn, self.synack)
+                && from == client
+                && seg.flags & flags::ACK != 0
+                && seg.ack == synack_seq.wrapping_add(1)
+            {
+                self.handshake = Some(Rtt {
+                    to_broker_ns: Some(synack_ts - syn_ts),
+                    to_client_ns: Some(seg.ts_ns - synack_ts),
+                    from_handshake: true,
+                });
+            }
+        }
+        self.acks[from].on_data(seg);
+        self.acks[1 - from].on_ack(seg);
     }
-    let to_client_dir = if client == 0 { Dir::BtoA } else { Dir::AtoB };
-    let to_broker_dir = if client == 0 { Dir::AtoB } else { Dir::BtoA };
-    Rtt {
-        // Client data acknowledged by the broker measures the broker side.
-        to_broker_ns: fastest_ack(conn, to_broker_dir),
-        to_client_ns: fastest_ack(conn, to_client_dir),
-        from_handshake: false,
+
+    /// The round trips known so far; `client` is the index of the client end.
+    pub fn rtt(&self, client: usize) -> Rtt {
+        if let Some(r) = self.handshake {
+            return r;
+        }
+        Rtt {
+            // Client data acknowledged by the broker measures the broker side.
+            to_broker_ns: self.acks[client].best,
+            to_client_ns: self.acks[1 - client].best,
+            from_handshake: false,
+        }
     }
 }
 
-/// SYN → SYN-ACK is the broker side, SYN-ACK → ACK the client side.
-fn handshake_rtt(conn: &Connection<'_>, client: usize) -> Option<Rtt> {
-    let segs = &conn.segments;
-    let synack_at = segs.iter().position(|s| {
-        s.dir.index() != client && s.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK
-    })?;
-    let synack = &segs[synack_at];
-    let syn = segs[..synack_at]
-        .iter()
-        .rev()
-        .find(|s| s.dir.index() == client && s.flags & (flags::SYN | flags::ACK) == flags::SYN)?;
-    let ack = segs[synack_at + 1..].iter().find(|s| {
-        s.dir.index() == client && s.flags & flags::ACK != 0 && s.ack == synack.seq.wrapping_add(1)
-    })?;
-    Some(Rtt {
-        to_broker_ns: Some(synack.ts_ns - syn.ts_ns),
-        to_client_ns: Some(ack.ts_ns - synack.ts_ns),
-        from_handshake: true,
-    })
+/// The shortest delay between data sent one way and the first ACK from the other side
+/// that covers it: an upper bound on the round trip, since the peer may delay its ACK
+/// or send it with its response. Retransmitted data gives no sample (Karn's rule).
+#[derive(Debug, Default, Clone)]
+struct AckTimer {
+    /// (end sequence number, time sent) of data still waiting for its ACK.
+    waiting: std::collections::VecDeque<(u32, i64)>,
+    highest_end: Option<u32>,
+    best: Option<i64>,
 }
 
-/// The shortest delay between data sent in `dir` and the first ACK from the other
-/// side that covers it: an upper bound on the round trip, since the peer may delay its
-/// ACK or send it with its response. Retransmitted data gives no sample (Karn's rule).
-fn fastest_ack(conn: &Connection<'_>, dir: Dir) -> Option<i64> {
-    // (end sequence number, time sent) of data still waiting for its ACK.
-    let mut waiting: std::collections::VecDeque<(u32, i64)> = std::collections::VecDeque::new();
-    let mut highest_end: Option<u32> = None;
-    let mut best: Option<i64> = None;
-    for s in &conn.segments {
-        if s.dir == dir {
-            let len = s.payload.len() as u32 + s.missing;
-            if len == 0 {
-                continue;
+/// Data segments timed at once, at most: a peer that never acknowledges must not make
+/// the list grow without end.
+const MAX_TIMED: usize = 4096;
+
+impl AckTimer {
+    fn on_data(&mut self, s: &SegRec<'_>) {
+        let len = s.payload.len() as u32 + s.missing;
+        if len == 0 {
+            return;
+        }
+        let end = s.seq.wrapping_add(len);
+        let fresh = self
+            .highest_end
+            .is_none_or(|h| (end.wrapping_sub(h) as i32) > 0);
+        if fresh {
+            self.highest_end = Some(end);
+            if self.waiting.len() == MAX_TIMED {
+                self.waiting.pop_front();
             }
-            let end = s.seq.wrapping_add(len);
-            let fresh = highest_end.is_none_or(|h| (end.wrapping_sub(h) as i32) > 0);
-            if fresh {
-                highest_end = Some(end);
-                waiting.push_back((end, s.ts_ns));
-            } else {
-                // A retransmission: whatever it covers can no longer be timed.
-                waiting.retain(|&(e, _)| (e.wrapping_sub(end) as i32) > 0);
+            self.waiting.push_back((end, s.ts_ns));
+        } else {
+            // A retransmission: whatever it covers can no longer be timed.
+            self.waiting
+                .retain(|&(e, _)| (e.wrapping_sub(end) as i32) > 0);
+        }
+    }
+
+    fn on_ack(&mut self, s: &SegRec<'_>) {
+        if s.flags & flags::ACK == 0 {
+            return;
+        }
+        while let Some(&(end, sent)) = self.waiting.front() {
+            if (s.ack.wrapping_sub(end) as i32) < 0 {
+                break;
             }
-        } else if s.flags & flags::ACK != 0 {
-            while let Some(&(end, sent)) = waiting.front() {
-                if (s.ack.wrapping_sub(end) as i32) < 0 {
-                    break;
-                }
-                waiting.pop_front();
-                let delay = s.ts_ns - sent;
-                if delay >= 0 {
-                    best = Some(best.map_or(delay, |b| b.min(delay)));
-                }
+            self.waiting.pop_front();
+            let delay = s.ts_ns - sent;
+            if delay >= 0 {
+                self.best = Some(self.best.map_or(delay, |b| b.min(delay)));
             }
         }
     }
-    best
 }
 
 /// TCP trouble during one exchange, both directions together.
@@ -230,6 +268,51 @@ impl EventLog {
         events.sort_by_key(|e| e.0);
         gaps.sort_unstable();
         EventLog { events, gaps }
+    }
+
+    /// Adds an event, keeping the log in time order.
+    pub fn push(&mut self, ts: i64, flow: Flow, event: TcpEvent) {
+        let at = self.events.partition_point(|e| e.0 <= ts);
+        self.events.insert(at, (ts, flow, event));
+    }
+
+    /// Adds the time a hole in a stream became visible.
+    pub fn push_gap(&mut self, ts: i64) {
+        let at = self.gaps.partition_point(|&t| t <= ts);
+        self.gaps.insert(at, ts);
+    }
+
+    /// Forgets what happened before `ts`: no exchange still open began earlier.
+    pub fn forget_before(&mut self, ts: i64) {
+        let e = self.events.partition_point(|e| e.0 < ts);
+        if e > 256 && e * 2 > self.events.len() {
+            self.events.drain(..e);
+        }
+        let g = self.gaps.partition_point(|&t| t < ts);
+        if g > 256 && g * 2 > self.gaps.len() {
+            self.gaps.drain(..g);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len() + self.gaps.len()
+    }
+
+    /// A copy of what happened between `start` and `end` (inclusive), and nothing
+    /// else: all an exchange of that time needs.
+    pub fn window(&self, start: i64, end: i64) -> EventLog {
+        let from = self.events.partition_point(|e| e.0 < start);
+        let to = self.events.partition_point(|e| e.0 <= end);
+        let g0 = self.gaps.partition_point(|&t| t < start);
+        let g1 = self.gaps.partition_point(|&t| t <= end);
+        EventLog {
+            events: self.events[from..to.max(from)].to_vec(),
+            gaps: self.gaps[g0..g1.max(g0)].to_vec(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// What happened between `start` and `end` (inclusive).
@@ -281,7 +364,6 @@ impl EventLog {
 mod tests {
     use super::*;
     use crate::net::{Endpoint, Segment};
-    use crate::tcp::ConnectionTable;
     use std::net::{IpAddr, Ipv4Addr};
 
     fn seg(src: u16, seq: u32, ack: u32, fl: u8, payload: &'static [u8]) -> Segment<'static> {
@@ -302,12 +384,27 @@ mod tests {
         }
     }
 
-    fn conn(segs: &[(i64, Segment<'static>)]) -> Connection<'static> {
-        let mut t = ConnectionTable::new();
+    /// The round trips a tracker fed these segments gives; port 1 is end 0.
+    fn rtt_of(segs: &[(i64, Segment<'static>)], client: usize) -> Rtt {
+        let mut t = RttTracker::default();
         for (i, (ts, s)) in segs.iter().enumerate() {
-            t.push(i as u64 + 1, *ts, s);
+            let from = if s.src.port == 1 { 0 } else { 1 };
+            t.on_segment(
+                from,
+                &SegRec {
+                    index: i as u64 + 1,
+                    ts_ns: *ts,
+                    dir: crate::tcp::Dir::from_index(from),
+                    seq: s.seq,
+                    ack: s.ack,
+                    flags: s.flags,
+                    window: s.window,
+                    payload: s.payload,
+                    missing: s.missing,
+                },
+            );
         }
-        t.into_connections().remove(0)
+        t.rtt(client)
     }
 
     const A: u8 = flags::ACK;
@@ -315,12 +412,12 @@ mod tests {
     #[test]
     fn handshake_gives_both_sides() {
         // Captured near the client: the broker is 5 ms away, the client 20 µs.
-        let c = conn(&[
+        let c = [
             (0, seg(1, 100, 0, flags::SYN, b"")),
             (5_000_000, seg(2, 900, 101, flags::SYN | A, b"")),
             (5_020_000, seg(1, 101, 901, A, b"")),
-        ]);
-        let r = rtt(&c, 0);
+        ];
+        let r = rtt_of(&c, 0);
         assert_eq!(
             r,
             Rtt {
@@ -426,7 +523,7 @@ mod tests {
     fn data_acks_give_the_fastest_delay_and_skip_retransmissions() {
         // No handshake. Client data at 0 acked at 3 ms; data at 10 ms retransmitted at
         // 30 ms and acked at 31 ms (no sample); data at 40 ms acked at 42 ms.
-        let c = conn(&[
+        let c = [
             (0, seg(1, 1000, 500, A, b"aaaa")),
             (3_000_000, seg(2, 500, 1004, A, b"")),
             (10_000_000, seg(1, 1004, 500, A, b"bbbb")),
@@ -434,8 +531,8 @@ mod tests {
             (31_000_000, seg(2, 500, 1008, A, b"")),
             (40_000_000, seg(1, 1008, 500, A, b"cc")),
             (42_000_000, seg(2, 500, 1010, A, b"")),
-        ]);
-        let r = rtt(&c, 0);
+        ];
+        let r = rtt_of(&c, 0);
         assert_eq!(r.to_broker_ns, Some(2_000_000));
         assert_eq!(r.to_client_ns, None);
         assert!(!r.from_handshake);

@@ -218,15 +218,14 @@ fn id_seed_changes_ids_only() {
 fn direct_json_equals_the_serde_serialisation_on_every_capture() {
     use kapture::knowledge::{Knowledge, TopicMap};
     use kapture::otlp::json::JsonOut;
-    use kapture::pipeline::{PipelineConfig, analyse_connections, read_connections};
+    use kapture::pipeline::{PipelineConfig, analyse_capture};
     use kapture::span::{self, Origin, Peers, ProtoOut, SpanConfig};
     use kapture::summary::Summary;
 
     let mut compared = 0;
     for (name, bytes) in all_captures() {
         let mut summary = Summary::default();
-        let conns = read_connections(&bytes, &mut summary).unwrap();
-        let (reports, _) = analyse_connections(conns, &PipelineConfig::default());
+        let reports = analyse_capture(&bytes, &PipelineConfig::default(), &mut summary).unwrap();
         let knowledge = Knowledge::gather(&reports, &TopicMap::default());
         for (phase_spans, parent_from_records) in [(false, false), (true, true)] {
             let config = SpanConfig {

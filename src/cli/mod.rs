@@ -253,6 +253,8 @@ impl Config {
             output,
             pipeline: PipelineConfig {
                 progress: None,
+                threads: args.threads.unwrap_or(0),
+                timeouts: crate::stream::Timeouts::default(),
                 kafka: KafkaConfig {
                     ports,
                     max_frame: args.max_frame_bytes,
@@ -437,17 +439,7 @@ fn map(file: &File, len: Option<u64>) -> io::Result<CaptureBytes> {
 
 /// Carries out a run.
 pub fn run(config: &Config) -> ExitCode {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads.unwrap_or(0))
-        .build();
-    let pool = match pool {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("kapture: cannot start worker threads: {e}");
-            return ExitCode::Unreadable;
-        }
-    };
-    pool.install(|| run_inputs(config))
+    run_inputs(config)
 }
 
 /// Where spans are written (`Send`, because a thread of its own writes them), and

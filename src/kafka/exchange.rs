@@ -64,6 +64,8 @@ impl ResponseState {
 /// A request and, when captured, its response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
+    /// Position of the request among its connection's, from 0.
+    pub seq: u64,
     pub request: Request,
     pub response: Option<Response>,
     pub state: ResponseState,
@@ -197,24 +199,29 @@ fn produce_acks(stream: &Stream<'_>, req: &Request) -> Option<i16> {
     Some(i16::from_be_bytes(b.get(pos..pos + 2)?.try_into().ok()?))
 }
 
-/// Frames the client→broker direction into requests.
+/// The request a framed header makes, with its `acks` read when it is a Produce.
+pub fn request_from(stream: &Stream<'_>, span: FrameSpan, head: RequestHead) -> Request {
+    let mut request = Request {
+        span,
+        api_key: head.api_key,
+        api_version: head.api_version,
+        correlation_id: head.correlation_id,
+        client_id: head.client_id,
+        header_len: head.header_len,
+        acks: None,
+    };
+    if request.api_key == api::PRODUCE {
+        request.acks = produce_acks(stream, &request);
+    }
+    request
+}
+
+/// Splits a whole direction into requests (used to guess which end is the broker).
 pub fn split_requests(stream: &Stream<'_>, max_frame: u64) -> (Vec<Request>, FramingStats) {
     let mut validator = RequestValidator::new();
     let mut requests = Vec::new();
     let stats = frame::split(stream, max_frame, &mut validator, |span, head| {
-        let mut request = Request {
-            span,
-            api_key: head.api_key,
-            api_version: head.api_version,
-            correlation_id: head.correlation_id,
-            client_id: head.client_id,
-            header_len: head.header_len,
-            acks: None,
-        };
-        if request.api_key == api::PRODUCE {
-            request.acks = produce_acks(stream, &request);
-        }
-        requests.push(request);
+        requests.push(request_from(stream, span, head));
     });
     (requests, stats)
 }
@@ -228,18 +235,20 @@ pub struct ResponseValidator {
 }
 
 impl ResponseValidator {
-    pub fn new(requests: &[Request]) -> Self {
-        let mut waiting: HashMap<i32, Vec<i64>> = HashMap::new();
-        for r in requests {
-            waiting
-                .entry(r.correlation_id)
-                .or_default()
-                .push(r.span.first_ts);
+    pub fn new() -> Self {
+        ResponseValidator {
+            waiting: HashMap::new(),
         }
-        ResponseValidator { waiting }
     }
 
-    /// Forgets the oldest waiting request with `id` sent by `ts`; false if none.
+    /// A request was framed: a response with its correlation id may follow.
+    pub fn expect(&mut self, r: &Request) {
+        self.waiting
+            .entry(r.correlation_id)
+            .or_default()
+            .push(r.span.first_ts);
+    }
+
     fn answer(&mut self, id: i32, ts: i64) -> bool {
         let Some(times) = self.waiting.get_mut(&id) else {
             return false;
@@ -282,98 +291,206 @@ impl FrameValidator for ResponseValidator {
     }
 }
 
-/// Frames the broker→client direction into responses.
-pub fn split_responses(
-    stream: &Stream<'_>,
-    max_frame: u64,
-    requests: &[Request],
-) -> (Vec<Response>, FramingStats) {
-    let mut responses = Vec::new();
-    let mut validator = ResponseValidator::new(requests);
-    let stats = frame::split(stream, max_frame, &mut validator, |span, correlation_id| {
-        responses.push(Response {
-            span,
-            correlation_id,
-        })
-    });
-    (responses, stats)
+impl Default for ResponseValidator {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
-/// Pairs responses with requests by correlation id. Kafka answers in order on one
-/// connection, but ids can repeat, so each response takes the oldest waiting request
-/// with its id that was sent before the response began. At most `max_in_flight`
-/// requests wait at once: past that the oldest is given up as unanswered (and
-/// counted), which bounds the work a connection flooded with requests can cause.
-pub fn pair(
-    requests: Vec<Request>,
-    responses: Vec<Response>,
+/// A request whose fate is decided: answered, given up, or left unanswered.
+#[derive(Debug)]
+pub struct Settled {
+    /// Position among the connection's requests.
+    pub seq: u64,
+    pub request: Request,
+    pub response: Option<Response>,
+    pub state: ResponseState,
+}
+
+/// Pairs responses with requests as both arrive, in capture order: a response takes the
+/// oldest waiting request with its correlation id among those sent before it. At most
+/// `max_in_flight` requests wait at once: beyond that the oldest is given up. Once a
+/// response answers a request, the requests before it that are still waiting are
+/// settled too (a broker answers in order), so nothing waits longer than it must.
+#[derive(Debug)]
+pub struct Pairing {
     max_in_flight: usize,
-    stats: &mut KafkaStats,
-) -> Vec<Exchange> {
-    // Requests that expect no response (acks=0) still wait: a broker that answers them
-    // anyway (some Kafka-compatible brokers do) gets its answer paired, not lost.
-    let mut waiting: HashMap<i32, VecDeque<usize>> = HashMap::new();
-    let mut in_order: VecDeque<usize> = VecDeque::new();
-    let mut answer: Vec<Option<Response>> = vec![None; requests.len()];
-    let mut given_up = vec![false; requests.len()];
-    let mut next = 0;
-    let mut in_flight = 0usize;
-    for resp in responses {
-        // Admit every request sent before this response began.
-        while next < requests.len() && requests[next].span.first_ts <= resp.span.first_ts {
-            waiting
-                .entry(requests[next].correlation_id)
-                .or_default()
-                .push_back(next);
-            in_order.push_back(next);
-            in_flight += 1;
-            next += 1;
-            while in_flight > max_in_flight {
-                let Some(oldest) = in_order.pop_front() else {
-                    break;
-                };
-                if answer[oldest].is_some() || given_up[oldest] {
-                    continue;
-                }
-                if let Some(q) = waiting.get_mut(&requests[oldest].correlation_id) {
-                    q.retain(|&i| i != oldest);
-                }
-                given_up[oldest] = true;
-                in_flight -= 1;
-                stats.in_flight_evicted += u64::from(requests[oldest].expects_response());
-            }
-        }
-        let found = waiting
-            .get_mut(&resp.correlation_id)
-            .and_then(|q| q.pop_front());
-        match found {
-            Some(i) => {
-                answer[i] = Some(resp);
-                in_flight -= 1;
-            }
-            None => stats.unpaired_responses += 1,
+    /// Framed, not yet sent before any response seen.
+    queued: VecDeque<(u64, Request)>,
+    /// Waiting for a response, by correlation id, oldest first.
+    waiting: HashMap<i32, VecDeque<u64>>,
+    /// Every request waiting, oldest first, by sequence number.
+    open: std::collections::BTreeMap<u64, Request>,
+    next_seq: u64,
+}
+
+impl Pairing {
+    pub fn new(max_in_flight: usize) -> Self {
+        Pairing {
+            max_in_flight,
+            queued: VecDeque::new(),
+            waiting: HashMap::new(),
+            open: std::collections::BTreeMap::new(),
+            next_seq: 0,
         }
     }
-    requests
-        .into_iter()
-        .zip(answer)
-        .map(|(request, response)| {
-            let state = match (&response, request.expects_response()) {
-                (Some(_), _) => ResponseState::Paired,
-                (None, false) => ResponseState::NotExpected,
-                (None, true) => {
-                    stats.unanswered_requests += 1;
-                    ResponseState::NotCaptured
+
+    /// Requests not yet settled.
+    pub fn pending(&self) -> usize {
+        self.queued.len() + self.open.len()
+    }
+
+    /// The lowest stream offset of a request not yet settled (its bytes are still
+    /// needed to read its body).
+    pub fn oldest_offset(&self) -> Option<u64> {
+        let open = self.open.values().map(|r| r.span.offset).min();
+        let queued = self.queued.front().map(|(_, r)| r.span.offset);
+        match (open, queued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When the oldest request not yet settled began.
+    pub fn oldest_first_ts(&self) -> Option<i64> {
+        let open = self.open.values().map(|r| r.span.first_ts).min();
+        let queued = self.queued.iter().map(|(_, r)| r.span.first_ts).min();
+        match (open, queued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A request was framed.
+    pub fn request(&mut self, request: Request, _out: &mut Vec<Settled>, _stats: &mut KafkaStats) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queued.push_back((seq, request));
+    }
+
+    /// Requests that expect no answer would otherwise wait for the connection's end
+    /// when no response ever comes: beyond `max` of them waiting, the oldest settle
+    /// as not expected, as they would then.
+    pub fn settle_unanswerable(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Settled>,
+        stats: &mut KafkaStats,
+    ) {
+        let waiting = self
+            .queued
+            .iter()
+            .filter(|(_, r)| !r.expects_response())
+            .count();
+        if waiting <= max
+            || self
+                .queued
+                .front()
+                .is_some_and(|(_, r)| r.expects_response())
+        {
+            return;
+        }
+        // Only from the front, so requests settle in order.
+        let mut excess = waiting - max;
+        while excess > 0 {
+            match self.queued.front() {
+                Some((_, r)) if !r.expects_response() => {
+                    let (seq, request) = self.queued.pop_front().expect("front");
+                    out.push(settle(seq, request, None, stats));
+                    excess -= 1;
                 }
-            };
-            Exchange {
-                request,
-                response,
-                state,
-                facts: Default::default(),
+                _ => break,
             }
-        })
-        .collect()
+        }
+    }
+
+    /// A response was framed.
+    pub fn response(&mut self, resp: Response, out: &mut Vec<Settled>, stats: &mut KafkaStats) {
+        while let Some((_, r)) = self.queued.front() {
+            if r.span.first_ts > resp.span.first_ts {
+                break;
+            }
+            let (seq, r) = self.queued.pop_front().expect("front");
+            self.waiting
+                .entry(r.correlation_id)
+                .or_default()
+                .push_back(seq);
+            self.open.insert(seq, r);
+            while self.open.len() > self.max_in_flight {
+                let (old, request) = self.open.pop_first().expect("non-empty");
+                self.forget(old, request.correlation_id);
+                stats.in_flight_evicted += u64::from(request.expects_response());
+                out.push(settle(old, request, None, stats));
+            }
+        }
+        let found = self
+            .waiting
+            .get_mut(&resp.correlation_id)
+            .and_then(|q| q.pop_front());
+        let Some(seq) = found else {
+            stats.unpaired_responses += 1;
+            return;
+        };
+        if self
+            .waiting
+            .get(&resp.correlation_id)
+            .is_some_and(|q| q.is_empty())
+        {
+            self.waiting.remove(&resp.correlation_id);
+        }
+        while let Some((&old, _)) = self.open.first_key_value() {
+            if old >= seq {
+                break;
+            }
+            let (old, request) = self.open.pop_first().expect("non-empty");
+            self.forget(old, request.correlation_id);
+            out.push(settle(old, request, None, stats));
+        }
+        let request = self.open.remove(&seq).expect("waiting request is open");
+        out.push(settle(seq, request, Some(resp), stats));
+    }
+
+    /// The connection is over: whatever still waits stays unanswered.
+    pub fn finish(&mut self, out: &mut Vec<Settled>, stats: &mut KafkaStats) {
+        let mut rest: Vec<(u64, Request)> = std::mem::take(&mut self.open).into_iter().collect();
+        rest.extend(self.queued.drain(..));
+        rest.sort_by_key(|(seq, _)| *seq);
+        self.waiting.clear();
+        for (seq, request) in rest {
+            out.push(settle(seq, request, None, stats));
+        }
+    }
+
+    fn forget(&mut self, seq: u64, correlation_id: i32) {
+        if let Some(q) = self.waiting.get_mut(&correlation_id) {
+            q.retain(|&s| s != seq);
+            if q.is_empty() {
+                self.waiting.remove(&correlation_id);
+            }
+        }
+    }
+}
+
+fn settle(
+    seq: u64,
+    request: Request,
+    response: Option<Response>,
+    stats: &mut KafkaStats,
+) -> Settled {
+    let state = match (&response, request.expects_response()) {
+        (Some(_), _) => ResponseState::Paired,
+        (None, false) => ResponseState::NotExpected,
+        (None, true) => {
+            stats.unanswered_requests += 1;
+            ResponseState::NotCaptured
+        }
+    };
+    Settled {
+        seq,
+        request,
+        response,
+        state,
+    }
 }
 
 /// How many exchanges ended in each [`ResponseState`].
@@ -388,13 +505,24 @@ pub struct ExchangeCounts {
 impl ExchangeCounts {
     pub fn add_all(&mut self, exchanges: &[Exchange]) {
         for e in exchanges {
-            self.total += 1;
-            match e.state {
-                ResponseState::Paired => self.paired += 1,
-                ResponseState::NotExpected => self.not_expected += 1,
-                ResponseState::NotCaptured => self.not_captured += 1,
-            }
+            self.add(e);
         }
+    }
+
+    pub fn add(&mut self, e: &Exchange) {
+        self.total += 1;
+        match e.state {
+            ResponseState::Paired => self.paired += 1,
+            ResponseState::NotExpected => self.not_expected += 1,
+            ResponseState::NotCaptured => self.not_captured += 1,
+        }
+    }
+
+    pub fn merge(&mut self, o: &ExchangeCounts) {
+        self.total += o.total;
+        self.paired += o.paired;
+        self.not_expected += o.not_expected;
+        self.not_captured += o.not_captured;
     }
 }
 

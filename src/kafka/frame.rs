@@ -83,120 +83,249 @@ pub trait FrameValidator {
     ) -> Option<Self::Head>;
 }
 
-/// Splits `stream` into frames, handing each accepted one to `out`.
-pub fn split<V: FrameValidator>(
-    stream: &Stream<'_>,
-    max_frame: u64,
-    validator: &mut V,
-    mut out: impl FnMut(FrameSpan, V::Head),
-) -> FramingStats {
-    let mut stats = FramingStats::default();
-    let Some(first) = stream.chunks.first() else {
-        return stats;
-    };
-    let end = stream.end();
-    let mut pos = first.offset;
-    let mut synced = stream.starts_at_origin && first.offset == 0;
-    while pos < end {
-        if !synced {
-            match resync(stream, pos, max_frame, validator, &mut stats) {
-                Some(p) => {
-                    pos = p;
-                    synced = true;
-                }
-                None => break,
-            }
-        }
-        let mut prefix = [0u8; 4];
-        if !stream.read_into(pos, &mut prefix) {
-            if pos + PREFIX > stream.sent_end.max(end) {
-                stats.cut_at_end += 1;
-                break;
-            }
-            // The prefix lies (partly) in a gap.
-            synced = false;
-            pos = stream.next_captured(pos + 1).unwrap_or(end);
-            continue;
-        }
-        let len = u64::from(u32::from_be_bytes(prefix));
-        let head = if len < validator.min_len() || len > max_frame {
-            stats.bad_lengths += 1;
-            None
-        } else {
-            validator.accept(stream, pos + PREFIX, len, false)
-        };
-        let Some(head) = head else {
-            // A stream whose very first bytes (SYN seen) are not this kind of frame is
-            // another protocol (TLS, SASL tokens, ...): searching it for headers would
-            // only find noise that happens to look like one.
-            if pos == 0 && stream.starts_at_origin {
-                stats.not_kafka_from_start = true;
-                stats.skipped_bytes += stream.end();
-                break;
-            }
-            synced = false;
-            pos += 1;
-            continue;
-        };
-        let span = frame_span(stream, pos, PREFIX + len);
-        stats.frames += 1;
-        if span.end() > stream.sent_end.max(end) {
-            stats.cut_at_end += 1;
-        } else if !span.complete {
-            stats.incomplete_frames += 1;
-        }
-        out(span, head);
-        pos = span.end();
-    }
-    stats
+/// Splits one direction into frames as its bytes settle: call [`Framer::advance`]
+/// after each segment, and once more with `fin` when the connection is over. The
+/// frames handed out, and the counters, are those a pass over the whole direction
+/// would give, since every decision waits until the bytes it reads can no longer
+/// change (captured, or given up as a gap).
+#[derive(Debug, Default, Clone)]
+pub struct Framer {
+    started: bool,
+    pos: u64,
+    synced: bool,
+    /// A search for the next header in progress: where it goes on, and the bytes it
+    /// has passed over so far.
+    scan: Option<(u64, u64)>,
+    /// Nothing more will be framed.
+    pub done: bool,
+    /// The direction began with bytes that are not frames: all of it is skipped.
+    not_frames: bool,
+    pub stats: FramingStats,
 }
 
-/// Finds the first offset at or after `from` where a plausible frame starts, confirmed
-/// by the frame after it (which must also be plausible, or lie past the captured data).
-fn resync<V: FrameValidator>(
-    stream: &Stream<'_>,
-    from: u64,
-    max_frame: u64,
-    validator: &mut V,
-    stats: &mut FramingStats,
-) -> Option<u64> {
-    stats.resyncs += 1;
-    let mut i = stream.chunks.partition_point(|c| c.end() <= from);
-    let mut scanned = 0u64;
-    while let Some(chunk) = stream.chunks.get(i) {
-        let start = chunk.offset.max(from);
-        for pos in start..chunk.end() {
-            if plausible_at(stream, pos, max_frame, validator)
-                .is_some_and(|next| confirms(stream, next, max_frame, validator))
-            {
-                stats.skipped_bytes += scanned;
-                return Some(pos);
-            }
-            scanned += 1;
-        }
-        i += 1;
-    }
-    stats.skipped_bytes += scanned;
-    None
+/// What a look at some bytes found.
+enum Look<T> {
+    Found(T),
+    Not,
+    /// The bytes needed are not settled yet.
+    Wait,
 }
+
+impl Framer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the framer has found its footing: started, in sync, not searching.
+    pub fn in_sync(&self) -> bool {
+        self.done || (self.started && self.synced && self.scan.is_none())
+    }
+
+    /// The lowest offset this framer may still read: nothing below it is needed.
+    pub fn left_edge(&self) -> u64 {
+        match self.scan {
+            Some((at, _)) => at,
+            None => self.pos,
+        }
+    }
+
+    /// Frames what `settled` allows (offsets below it are final; `fin` settles all).
+    pub fn advance<V: FrameValidator>(
+        &mut self,
+        stream: &Stream<'_>,
+        settled: u64,
+        fin: bool,
+        max_frame: u64,
+        validator: &mut V,
+        mut out: impl FnMut(FrameSpan, V::Head),
+    ) {
+        if self.done {
+            return;
+        }
+        let ready = |end: u64| fin || end <= settled;
+        if !self.started {
+            let Some(first) = stream.chunks.first() else {
+                self.done = fin;
+                return;
+            };
+            if stream.starts_at_origin && first.offset > 0 && !ready(1) {
+                return;
+            }
+            self.started = true;
+            self.pos = first.offset;
+            self.synced = stream.starts_at_origin && first.offset == 0;
+        }
+        let end = stream.end();
+        loop {
+            if self.pos >= end {
+                self.done = fin;
+                return;
+            }
+            if !self.synced {
+                match self.resync(stream, settled, fin, max_frame, validator) {
+                    Look::Found(p) => {
+                        self.pos = p;
+                        self.synced = true;
+                    }
+                    Look::Not => {
+                        self.done = true;
+                        return;
+                    }
+                    Look::Wait => return,
+                }
+            }
+            let pos = self.pos;
+            if !ready(pos + PREFIX) {
+                return;
+            }
+            let mut prefix = [0u8; 4];
+            if !stream.read_into(pos, &mut prefix) {
+                if pos + PREFIX > stream.sent_end.max(end) {
+                    self.stats.cut_at_end += 1;
+                    self.done = true;
+                    return;
+                }
+                // The prefix lies (partly) in a gap.
+                self.synced = false;
+                self.pos = stream.next_captured(pos + 1).unwrap_or(end);
+                continue;
+            }
+            let len = u64::from(u32::from_be_bytes(prefix));
+            let head = if len < validator.min_len() || len > max_frame {
+                self.stats.bad_lengths += 1;
+                None
+            } else {
+                if !ready(pos + PREFIX + len) {
+                    return;
+                }
+                validator.accept(stream, pos + PREFIX, len, false)
+            };
+            let Some(head) = head else {
+                // A stream whose very first bytes (SYN seen) are not this kind of frame
+                // is another protocol (TLS, SASL tokens, ...): searching it for headers
+                // would only find noise that happens to look like one.
+                if pos == 0 && stream.starts_at_origin {
+                    self.stats.not_kafka_from_start = true;
+                    self.not_frames = true;
+                    self.done = true;
+                    return;
+                }
+                self.synced = false;
+                self.pos = pos + 1;
+                continue;
+            };
+            let span = frame_span(stream, pos, PREFIX + len);
+            self.stats.frames += 1;
+            if span.end() > stream.sent_end.max(end) {
+                self.stats.cut_at_end += 1;
+            } else if !span.complete {
+                self.stats.incomplete_frames += 1;
+            }
+            out(span, head);
+            self.pos = span.end();
+        }
+    }
+
+    /// The connection is over and its direction held `end` bytes: a direction that was
+    /// not frames at all counts them as skipped.
+    pub fn finish(&mut self, end: u64) {
+        if self.not_frames {
+            self.stats.skipped_bytes += end;
+            self.not_frames = false;
+        }
+        self.done = true;
+    }
+
+    /// Looks for the first offset at or after the current one where a plausible frame
+    /// starts, confirmed by the frame after it (which must also be plausible, or lie
+    /// past the captured data).
+    fn resync<V: FrameValidator>(
+        &mut self,
+        stream: &Stream<'_>,
+        settled: u64,
+        fin: bool,
+        max_frame: u64,
+        validator: &mut V,
+    ) -> Look<u64> {
+        let (from, mut scanned) = match self.scan {
+            Some(s) => s,
+            None => {
+                self.stats.resyncs += 1;
+                (self.pos, 0)
+            }
+        };
+        let mut i = stream.chunks.partition_point(|c| c.end() <= from);
+        while let Some(chunk) = stream.chunks.get(i) {
+            let start = chunk.offset.max(from);
+            for pos in start..chunk.end() {
+                let found = match plausible_at(stream, pos, settled, fin, max_frame, validator) {
+                    Look::Found(next) => {
+                        match confirms(stream, next, settled, fin, max_frame, validator) {
+                            Look::Found(()) => true,
+                            Look::Not => false,
+                            Look::Wait => {
+                                self.scan = Some((pos, scanned));
+                                return Look::Wait;
+                            }
+                        }
+                    }
+                    Look::Not => false,
+                    Look::Wait => {
+                        self.scan = Some((pos, scanned));
+                        return Look::Wait;
+                    }
+                };
+                if found {
+                    self.stats.skipped_bytes += scanned;
+                    self.scan = None;
+                    return Look::Found(pos);
+                }
+                scanned += 1;
+            }
+            i += 1;
+        }
+        if !fin {
+            let next = stream.end().max(from);
+            self.scan = Some((next, scanned));
+            return Look::Wait;
+        }
+        self.stats.skipped_bytes += scanned;
+        self.scan = None;
+        Look::Not
+    }
+}
+
+/// Bytes of a frame's body a validator may read to judge its header while searching.
+const HEAD_LOOK: u64 = 4096;
 
 /// If a frame can start at `pos`, the offset where the next one would start.
 fn plausible_at<V: FrameValidator>(
     stream: &Stream<'_>,
     pos: u64,
+    settled: u64,
+    fin: bool,
     max_frame: u64,
     validator: &mut V,
-) -> Option<u64> {
+) -> Look<u64> {
+    let ready = |end: u64| fin || end <= settled;
+    if !ready(pos + PREFIX) {
+        return Look::Wait;
+    }
     let mut prefix = [0u8; 4];
     if !stream.read_into(pos, &mut prefix) {
-        return None;
+        return Look::Not;
     }
     let len = u64::from(u32::from_be_bytes(prefix));
     if len < validator.min_len() || len > max_frame {
-        return None;
+        return Look::Not;
     }
-    validator.accept(stream, pos + PREFIX, len, true)?;
-    Some(pos + PREFIX + len)
+    if !ready(pos + PREFIX + len.min(HEAD_LOOK)) {
+        return Look::Wait;
+    }
+    match validator.accept(stream, pos + PREFIX, len, true) {
+        Some(_) => Look::Found(pos + PREFIX + len),
+        None => Look::Not,
+    }
 }
 
 /// A candidate frame is confirmed when whatever follows it is either not captured
@@ -204,17 +333,42 @@ fn plausible_at<V: FrameValidator>(
 fn confirms<V: FrameValidator>(
     stream: &Stream<'_>,
     next: u64,
+    settled: u64,
+    fin: bool,
     max_frame: u64,
     validator: &mut V,
-) -> bool {
+) -> Look<()> {
+    if !fin && next + PREFIX > settled {
+        return Look::Wait;
+    }
     // A candidate running past everything the sender sent cannot be checked: a length
     // read from noise usually does that, so it does not count as confirmed.
     if next > stream.sent_end.max(stream.end()) {
-        return false;
+        return Look::Not;
     }
     let mut prefix = [0u8; 4];
-    !stream.read_into(next, &mut prefix)
-        || plausible_at(stream, next, max_frame, validator).is_some()
+    if !stream.read_into(next, &mut prefix) {
+        return Look::Found(());
+    }
+    match plausible_at(stream, next, settled, fin, max_frame, validator) {
+        Look::Found(_) => Look::Found(()),
+        Look::Not => Look::Not,
+        Look::Wait => Look::Wait,
+    }
+}
+
+/// Splits a whole direction at once (everything settled): what the streaming
+/// [`Framer`] gives once the connection is over.
+pub fn split<V: FrameValidator>(
+    stream: &Stream<'_>,
+    max_frame: u64,
+    validator: &mut V,
+    out: impl FnMut(FrameSpan, V::Head),
+) -> FramingStats {
+    let mut framer = Framer::new();
+    framer.advance(stream, u64::MAX, true, max_frame, validator, out);
+    framer.finish(stream.end());
+    framer.stats
 }
 
 /// Timing and completeness of the frame occupying `[offset, offset + size)`. The frame
@@ -251,7 +405,7 @@ pub fn frame_span(stream: &Stream<'_>, offset: u64, size: u64) -> FrameSpan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::Chunk;
+    use crate::tcp::{Dir, DirStream, SegRec};
 
     /// Accepts any frame whose body starts with 0xK1 and carries the marker byte.
     struct Marker;
@@ -266,29 +420,77 @@ mod tests {
         }
     }
 
-    fn stream_of<'a>(chunks: &[(u64, &'a [u8])], origin: bool) -> Stream<'a> {
-        Stream {
-            chunks: chunks
-                .iter()
-                .enumerate()
-                .map(|(i, &(offset, data))| Chunk {
-                    offset,
-                    data,
-                    ts_ns: 100 * (i as i64 + 1),
-                    index: i as u64 + 1,
-                })
-                .collect(),
-            starts_at_origin: origin,
-            sent_end: 0,
-            stats: Default::default(),
-            events: Vec::new(),
+    fn stream_of(chunks: &[(u64, &[u8])], origin: bool) -> DirStream {
+        let mut d = DirStream::new();
+        if origin {
+            d.on_syn(u32::MAX);
         }
+        for (i, &(offset, data)) in chunks.iter().enumerate() {
+            d.push(&SegRec {
+                index: i as u64 + 1,
+                ts_ns: 100 * (i as i64 + 1),
+                dir: Dir::AtoB,
+                seq: offset as u32,
+                ack: 0,
+                flags: 0x10,
+                window: 1,
+                payload: data,
+                missing: 0,
+            });
+        }
+        d
     }
 
-    fn frames(s: &Stream) -> (Vec<(FrameSpan, u8)>, FramingStats) {
+    fn frames(d: &DirStream) -> (Vec<(FrameSpan, u8)>, FramingStats) {
         let mut v = Vec::new();
-        let stats = split(s, 1000, &mut Marker, |f, h| v.push((f, h)));
+        let stats = split(&d.view(), 1000, &mut Marker, |f, h| v.push((f, h)));
         (v, stats)
+    }
+
+    /// Frames a direction fed one chunk at a time, with `settled` moving as a real
+    /// connection's would (everything captured so far; holes only at the end).
+    fn frames_streamed(chunks: &[(u64, &[u8])]) -> Vec<(FrameSpan, u8)> {
+        let mut d = DirStream::new();
+        d.on_syn(u32::MAX);
+        let mut framer = Framer::new();
+        let mut v = Vec::new();
+        for (i, &(offset, data)) in chunks.iter().enumerate() {
+            d.push(&SegRec {
+                index: i as u64 + 1,
+                ts_ns: 100 * (i as i64 + 1),
+                dir: Dir::AtoB,
+                seq: offset as u32,
+                ack: 0,
+                flags: 0x10,
+                window: 1,
+                payload: data,
+                missing: 0,
+            });
+            let settled = d.settled_from(framer.left_edge(), false);
+            framer.advance(&d.view(), settled, false, 1000, &mut Marker, |f, h| {
+                v.push((f, h))
+            });
+            d.release_before(framer.left_edge());
+        }
+        framer.advance(&d.view(), u64::MAX, true, 1000, &mut Marker, |f, h| {
+            v.push((f, h))
+        });
+        v
+    }
+
+    #[test]
+    fn streaming_gives_what_a_whole_pass_gives() {
+        for cut in 1..THREE.len() {
+            for cut2 in cut + 1..THREE.len() {
+                let pieces: [(u64, &[u8]); 3] = [
+                    (0, &THREE[..cut]),
+                    (cut as u64, &THREE[cut..cut2]),
+                    (cut2 as u64, &THREE[cut2..]),
+                ];
+                let whole = frames(&stream_of(&pieces, true)).0;
+                assert_eq!(frames_streamed(&pieces), whole, "cuts {cut} {cut2}");
+            }
+        }
     }
 
     /// Three frames: bodies [A1], [A2 xx], [A3].
@@ -348,11 +550,10 @@ mod tests {
     #[test]
     fn a_late_retransmission_ends_the_frame() {
         // Frame 2 ([A2 FF], offsets 5..11): its middle arrives last, in packet 3.
-        let mut s = stream_of(
+        let s = stream_of(
             &[(0, &THREE[..8]), (9, &THREE[9..]), (8, &THREE[8..9])],
             true,
         );
-        s.chunks.sort_by_key(|c| c.offset);
         let (f, _) = frames(&s);
         assert_eq!(f[1].1, 0xA2);
         assert_eq!((f[1].0.first_index, f[1].0.last_index), (1, 3));

@@ -1,6 +1,8 @@
-//! The Kafka layer: takes one TCP connection, decides which end is the broker, frames
-//! both directions and pairs requests with responses. Hands on a [`ConnectionReport`]
-//! holding the connection's [`exchange::Exchange`]s and what was skipped.
+//! The Kafka layer: follows one TCP connection segment by segment ([`KafkaConn`]),
+//! decides which end is the broker, frames both directions as their bytes settle,
+//! pairs requests with responses and reads their bodies. Hands on each
+//! [`exchange::Exchange`] as soon as it is settled, and at the connection's end a
+//! [`ConnectionReport`] with what was counted and skipped.
 
 pub mod api;
 pub mod body;
@@ -9,10 +11,11 @@ pub mod facts;
 pub mod frame;
 pub mod header;
 
-use crate::net::Endpoint;
-use crate::tcp::{self, Connection, Dir, Stream, StreamStats};
+use crate::net::{Endpoint, flags};
+use crate::tcp::{DirStream, SegRec, Stream, StreamStats};
 use crate::timing;
-use exchange::{Exchange, KafkaStats};
+use exchange::{Exchange, KafkaStats, Pairing, RequestValidator, ResponseValidator, Settled};
+use frame::Framer;
 
 /// Which TCP ports carry Kafka.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,121 +106,432 @@ pub struct ConnectionReport {
     pub raw_sasl_tokens: bool,
 }
 
-/// Whether a connection is worth analysing: with explicit ports, only connections on
-/// them are.
-pub fn worth_analysing(conn: &Connection<'_>, config: &KafkaConfig) -> bool {
-    !config.ports.explicit
-        || conn
-            .ends
-            .iter()
-            .any(|e| config.ports.ports.contains(&e.port))
-}
-
-/// Analyses one connection. `limits` bounds record decompression: its budget is this
-/// connection's share of the run's.
-pub fn analyse(
-    conn: &Connection<'_>,
-    config: &KafkaConfig,
-    limits: &mut body::Limits,
-) -> ConnectionReport {
-    let mut streams = [
-        tcp::reassemble(conn, Dir::AtoB),
-        tcp::reassemble(conn, Dir::BtoA),
-    ];
-    let on_port = |i: usize| config.ports.ports.contains(&conn.ends[i].port);
-    let port_broker = match (on_port(0), on_port(1)) {
-        (true, false) => Some(0),
-        (false, true) => Some(1),
-        _ => None,
-    };
-    let candidate = on_port(0) || on_port(1);
-    let broker = conn
-        .syn_client()
-        .map(|c| 1 - c)
-        .or(port_broker)
-        .unwrap_or_else(|| broker_by_content(&streams, config.max_frame));
-    let client = 1 - broker;
-    // Stream index i carries bytes sent by ends[i].
-    let (to_broker, to_client) = (&streams[client], &streams[broker]);
-    let mut kafka = KafkaStats::default();
-    let (requests, rstats) = exchange::split_requests(to_broker, config.max_frame);
-    kafka.requests = rstats;
-    let (responses, sstats) = exchange::split_responses(to_client, config.max_frame, &requests);
-    kafka.responses = sstats;
-    let mut exchanges = exchange::pair(requests, responses, config.max_in_flight, &mut kafka);
-    for ex in &mut exchanges {
-        let key = ex.request.api_key;
-        // Metadata and the group APIs are read whatever the filter: other exchanges need
-        // what they say. Produce and Fetch only when they will become spans.
-        let wanted = !matches!(key, api::PRODUCE | api::FETCH) || config.bodies.contains(key);
-        if wanted && facts::has_body_facts(key) {
-            ex.facts = facts::decode(ex, to_broker, to_client, &config.facts, limits);
+impl ConnectionReport {
+    /// The connection without its exchanges, with `tcp_events` as its event log.
+    pub fn context(&self, tcp_events: timing::EventLog) -> ConnectionReport {
+        ConnectionReport {
+            conn_id: self.conn_id,
+            client: self.client,
+            broker: self.broker,
+            start_ts: self.start_ts,
+            verdict: self.verdict,
+            exchanges: Vec::new(),
+            kafka: self.kafka,
+            tcp: self.tcp,
+            gaps: self.gaps,
+            gap_bytes: self.gap_bytes,
+            rtt: self.rtt,
+            tcp_events,
+            raw_sasl_tokens: self.raw_sasl_tokens,
         }
     }
-    let raw_sasl_tokens = exchanges
-        .iter()
-        .any(|e| e.request.api_key == 17 && e.request.api_version == 0);
-    let has_payload = streams.iter().any(|s| !s.chunks.is_empty());
-    let found_by_content = !config.ports.explicit && exchanges.iter().any(|e| e.response.is_some());
-    let verdict = if kafka.requests.not_kafka_from_start {
-        if candidate {
-            Verdict::NotKafka(classify(to_broker))
-        } else {
-            Verdict::OtherTraffic
-        }
-    } else if !exchanges.is_empty() && (candidate || found_by_content) {
-        Verdict::Kafka
-    } else if !candidate {
-        Verdict::OtherTraffic
-    } else if !has_payload {
-        Verdict::NoPayload
-    } else {
-        Verdict::NotKafka(classify(to_broker))
-    };
-    let (gaps, gap_bytes) = streams
-        .iter()
-        .flat_map(|s| s.gaps())
-        .fold((0, 0), |(n, b), g| (n + 1, b + g.len));
-    let keep = verdict == Verdict::Kafka;
-    ConnectionReport {
-        conn_id: conn.id,
-        client: conn.ends[client],
-        broker: conn.ends[broker],
-        start_ts: conn.start_ts(),
-        verdict,
-        exchanges: if keep { exchanges } else { Vec::new() },
-        kafka: if keep { kafka } else { KafkaStats::default() },
-        tcp: [streams[client].stats, streams[broker].stats],
-        gaps,
-        gap_bytes,
-        rtt: if keep {
-            timing::rtt(conn, client)
-        } else {
-            timing::Rtt::default()
-        },
-        tcp_events: if keep {
-            event_log(&mut streams, client)
-        } else {
-            timing::EventLog::default()
-        },
-        raw_sasl_tokens,
+
+    /// The connection without its exchanges or TCP events.
+    pub fn without_exchanges(&self) -> ConnectionReport {
+        self.context(timing::EventLog::default())
     }
 }
 
-/// Both directions' TCP events, each tagged with its direction, and gap times, taken
-/// out of the streams. Stream `client` carries the requests.
-fn event_log(streams: &mut [Stream<'_>; 2], client: usize) -> timing::EventLog {
-    let gaps = streams.iter().flat_map(|s| s.gap_times()).collect();
-    let mut events = Vec::new();
-    for (i, stream) in streams.iter_mut().enumerate() {
-        let flow = if i == client {
-            timing::Flow::ToBroker
-        } else {
-            timing::Flow::ToClient
+/// Whether a connection between these ends is worth analysing: with explicit ports,
+/// only connections on them are.
+pub fn worth_analysing(ends: &[Endpoint; 2], config: &KafkaConfig) -> bool {
+    !config.ports.explicit || ends.iter().any(|e| config.ports.ports.contains(&e.port))
+}
+
+/// Bytes held per direction before a connection with neither a SYN nor a Kafka port
+/// to go by is judged by its content.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Requests expecting no response (Produce with acks=0) that may wait at once for a
+/// response some brokers send anyway; older ones settle as not expected.
+const MAX_UNANSWERED_ACKS0: usize = 64;
+
+/// One connection followed as its segments arrive.
+pub struct KafkaConn {
+    /// What spans and summaries need to know of the connection; `client`/`broker`
+    /// are set once the broker end is known, the counters at the end.
+    pub report: ConnectionReport,
+    ends: [Endpoint; 2],
+    /// `dirs[i]` carries the bytes `ends[i]` sent.
+    dirs: [DirStream; 2],
+    broker: Option<usize>,
+    syn_client: Option<usize>,
+    port_broker: Option<usize>,
+    candidate: bool,
+    requests: Framer,
+    responses: Framer,
+    request_validator: RequestValidator,
+    response_validator: ResponseValidator,
+    pairing: Pairing,
+    rtt: timing::RttTracker,
+    /// Decompression still allowed to this connection.
+    budget: u64,
+    /// Exchanges handed on, and whether one of them had a response.
+    exchanges: u64,
+    answered: bool,
+    /// Exchanges kept back until the connection shows it is Kafka (it is on no
+    /// Kafka port, so only a paired response proves it).
+    held: Vec<Exchange>,
+    settled: Vec<Settled>,
+    /// The first payload bytes each end sent, to name what a non-Kafka stream is.
+    first_bytes: [[u8; 8]; 2],
+    first_len: [usize; 2],
+    finished: bool,
+}
+
+impl KafkaConn {
+    pub fn new(
+        conn_id: u32,
+        ends: [Endpoint; 2],
+        start_ts: i64,
+        config: &KafkaConfig,
+        budget: u64,
+    ) -> Self {
+        let on_port = |i: usize| config.ports.ports.contains(&ends[i].port);
+        let port_broker = match (on_port(0), on_port(1)) {
+            (true, false) => Some(0),
+            (false, true) => Some(1),
+            _ => None,
         };
-        events.extend(stream.events.drain(..).map(|(ts, e)| (ts, flow, e)));
+        KafkaConn {
+            report: ConnectionReport {
+                conn_id,
+                client: ends[0],
+                broker: ends[1],
+                start_ts,
+                verdict: Verdict::NoPayload,
+                exchanges: Vec::new(),
+                kafka: KafkaStats::default(),
+                tcp: Default::default(),
+                gaps: 0,
+                gap_bytes: 0,
+                rtt: timing::Rtt::default(),
+                tcp_events: timing::EventLog::default(),
+                raw_sasl_tokens: false,
+            },
+            ends,
+            dirs: [DirStream::new(), DirStream::new()],
+            broker: None,
+            syn_client: None,
+            port_broker,
+            candidate: on_port(0) || on_port(1),
+            requests: Framer::new(),
+            responses: Framer::new(),
+            request_validator: RequestValidator::new(),
+            response_validator: ResponseValidator::new(),
+            pairing: Pairing::new(config.max_in_flight),
+            rtt: timing::RttTracker::default(),
+            budget,
+            exchanges: 0,
+            answered: false,
+            held: Vec::new(),
+            settled: Vec::new(),
+            first_bytes: [[0; 8]; 2],
+            first_len: [0; 2],
+            finished: false,
+        }
     }
-    timing::EventLog::new(events, gaps)
+
+    /// Bytes this connection holds now (windows and waiting exchanges), roughly.
+    pub fn held_bytes(&self) -> usize {
+        self.dirs.iter().map(DirStream::held_bytes).sum::<usize>()
+            + self.held.len() * std::mem::size_of::<Exchange>()
+            + self.pairing.pending() * std::mem::size_of::<exchange::Request>()
+    }
+
+    /// Decompression this connection may still do.
+    pub fn budget_left(&self) -> u64 {
+        self.budget
+    }
+
+    /// Whether requests still wait for their response.
+    pub fn has_open_requests(&self) -> bool {
+        self.pairing.pending() > 0
+    }
+
+    /// Takes one segment sent by `ends[from]`; exchanges it settles go to `out`.
+    pub fn on_segment(
+        &mut self,
+        from: usize,
+        seg: &SegRec<'_>,
+        config: &KafkaConfig,
+        limits: &mut body::Limits,
+        out: &mut Vec<Exchange>,
+    ) {
+        if seg.is_bare_syn() && self.syn_client.is_none() {
+            self.syn_client = Some(from);
+        }
+        self.rtt.on_segment(from, seg);
+        if self.first_len[from] == 0 && !seg.payload.is_empty() {
+            let n = seg.payload.len().min(8);
+            self.first_bytes[from][..n].copy_from_slice(&seg.payload[..n]);
+            self.first_len[from] = n;
+        }
+        self.dirs[from].push(seg);
+        if seg.flags & flags::ACK != 0 {
+            self.dirs[1 - from].on_peer_ack(seg.ack);
+        }
+        self.step(false, config, limits, out);
+    }
+
+    /// The connection is over: everything still open settles.
+    pub fn finish(
+        &mut self,
+        config: &KafkaConfig,
+        limits: &mut body::Limits,
+        out: &mut Vec<Exchange>,
+    ) {
+        if self.finished {
+            return;
+        }
+        self.step(true, config, limits, out);
+        if let Some(broker) = self.broker {
+            let client = 1 - broker;
+            let mut settled = std::mem::take(&mut self.settled);
+            self.pairing.finish(&mut settled, &mut self.report.kafka);
+            self.hand_on(&mut settled, client, config, limits, out);
+            self.settled = settled;
+            self.requests.finish(self.dirs[client].end());
+            self.responses.finish(self.dirs[broker].end());
+        }
+        self.finished = true;
+        self.settle_report();
+        if self.report.verdict == Verdict::Kafka {
+            out.append(&mut self.held);
+        }
+        self.held = Vec::new();
+    }
+
+    /// Frames, pairs and hands on what the bytes seen so far settle.
+    fn step(
+        &mut self,
+        fin: bool,
+        config: &KafkaConfig,
+        limits: &mut body::Limits,
+        out: &mut Vec<Exchange>,
+    ) {
+        let Some(broker) = self.decide_broker(fin, config) else {
+            return;
+        };
+        let client = 1 - broker;
+        let mut settled = std::mem::take(&mut self.settled);
+        {
+            let dir = &self.dirs[client];
+            let view = dir.view();
+            let upto = dir.settled_from(self.requests.left_edge(), fin);
+            let (pairing, validator, stats) = (
+                &mut self.pairing,
+                &mut self.response_validator,
+                &mut self.report.kafka,
+            );
+            self.requests.advance(
+                &view,
+                upto,
+                fin,
+                config.max_frame,
+                &mut self.request_validator,
+                |span, head| {
+                    let request = exchange::request_from(&view, span, head);
+                    validator.expect(&request);
+                    pairing.request(request, &mut settled, stats);
+                },
+            );
+        }
+        // A response is framed only once the requests before it are: searching for a
+        // response header checks that a request with its correlation id waits.
+        if fin || self.requests.in_sync() {
+            let dir = &self.dirs[broker];
+            let view = dir.view();
+            let upto = dir.settled_from(self.responses.left_edge(), fin);
+            let (pairing, stats) = (&mut self.pairing, &mut self.report.kafka);
+            self.responses.advance(
+                &view,
+                upto,
+                fin,
+                config.max_frame,
+                &mut self.response_validator,
+                |span, correlation_id| {
+                    pairing.response(
+                        exchange::Response {
+                            span,
+                            correlation_id,
+                        },
+                        &mut settled,
+                        stats,
+                    );
+                },
+            );
+        }
+        self.pairing.settle_unanswerable(
+            MAX_UNANSWERED_ACKS0,
+            &mut settled,
+            &mut self.report.kafka,
+        );
+        self.note_health(client, fin);
+        self.hand_on(&mut settled, client, config, limits, out);
+        self.settled = settled;
+        self.release(client);
+    }
+
+    /// Decides which end is the broker once it can be: a SYN says it, then the Kafka
+    /// port, then (after enough bytes, or at the end) which end receives requests.
+    fn decide_broker(&mut self, fin: bool, config: &KafkaConfig) -> Option<usize> {
+        if self.broker.is_some() {
+            return self.broker;
+        }
+        let by_rule = self.syn_client.map(|c| 1 - c).or(self.port_broker);
+        let broker = match by_rule {
+            Some(b) => b,
+            None => {
+                let held = self
+                    .dirs
+                    .iter()
+                    .map(|d| d.view().data.len())
+                    .max()
+                    .unwrap_or(0);
+                if !fin && held < PROBE_BYTES {
+                    return None;
+                }
+                broker_by_content(
+                    &[self.dirs[0].view(), self.dirs[1].view()],
+                    config.max_frame,
+                )
+            }
+        };
+        self.broker = Some(broker);
+        self.report.client = self.ends[1 - broker];
+        self.report.broker = self.ends[broker];
+        Some(broker)
+    }
+
+    /// Moves the TCP trouble seen so far into the report's event log, and the holes
+    /// that can no longer be filled.
+    fn note_health(&mut self, client: usize, fin: bool) {
+        for (i, dir) in self.dirs.iter_mut().enumerate() {
+            let flow = if i == client {
+                timing::Flow::ToBroker
+            } else {
+                timing::Flow::ToClient
+            };
+            for (ts, e) in dir.take_events() {
+                self.report.tcp_events.push(ts, flow, e);
+            }
+            let upto = if fin { u64::MAX } else { dir.declared_to() };
+            for ts in dir.take_gap_times(upto) {
+                self.report.tcp_events.push_gap(ts);
+            }
+        }
+        self.report.rtt = self.rtt.rtt(client);
+    }
+
+    /// Reads the bodies of settled exchanges and hands them on (or holds them while
+    /// the connection has not shown it is Kafka).
+    fn hand_on(
+        &mut self,
+        settled: &mut Vec<Settled>,
+        client: usize,
+        config: &KafkaConfig,
+        limits: &mut body::Limits,
+        out: &mut Vec<Exchange>,
+    ) {
+        if settled.is_empty() {
+            return;
+        }
+        let (to_broker, to_client) = (self.dirs[client].view(), self.dirs[1 - client].view());
+        for s in settled.drain(..) {
+            let mut ex = Exchange {
+                seq: s.seq,
+                request: s.request,
+                response: s.response,
+                state: s.state,
+                facts: Default::default(),
+            };
+            let key = ex.request.api_key;
+            // Metadata and the group APIs are read whatever the filter: other exchanges
+            // need what they say. Produce and Fetch only when they will become spans.
+            let wanted = !matches!(key, api::PRODUCE | api::FETCH) || config.bodies.contains(key);
+            if wanted && facts::has_body_facts(key) {
+                limits.set_budget(self.budget);
+                ex.facts = facts::decode(&ex, &to_broker, &to_client, &config.facts, limits);
+                self.budget = limits.budget_left();
+            }
+            self.report.raw_sasl_tokens |= key == 17 && ex.request.api_version == 0;
+            self.exchanges += 1;
+            self.answered |= ex.response.is_some();
+            if self.candidate || (!config.ports.explicit && self.answered) {
+                out.append(&mut self.held);
+                out.push(ex);
+            } else {
+                self.held.push(ex);
+            }
+        }
+    }
+
+    /// Frees the bytes nothing will read again, and the TCP events older than any
+    /// exchange still open.
+    fn release(&mut self, client: usize) {
+        let broker = 1 - client;
+        let mut edge = self.requests.left_edge();
+        if let Some(o) = self.pairing.oldest_offset() {
+            edge = edge.min(o);
+        }
+        self.dirs[client].release_before(edge);
+        self.dirs[broker].release_before(self.responses.left_edge());
+        if self.requests.done && self.requests.stats.not_kafka_from_start {
+            self.dirs[client].discard_bytes();
+            self.dirs[broker].discard_bytes();
+        }
+        let since = self.pairing.oldest_first_ts().unwrap_or(i64::MAX);
+        self.report.tcp_events.forget_before(since);
+    }
+
+    /// Fills in the report's counters and verdict at the connection's end.
+    fn settle_report(&mut self) {
+        let Some(broker) = self.broker else {
+            // No payload either way and nothing to decide by.
+            self.report.verdict = if self.candidate {
+                Verdict::NoPayload
+            } else {
+                Verdict::OtherTraffic
+            };
+            return;
+        };
+        let client = 1 - broker;
+        let r = &mut self.report;
+        r.kafka.requests = self.requests.stats;
+        r.kafka.responses = self.responses.stats;
+        r.tcp = [self.dirs[client].stats, self.dirs[broker].stats];
+        let (gaps, gap_bytes) = self
+            .dirs
+            .iter()
+            .map(DirStream::gap_totals)
+            .fold((0, 0), |(n, b), (gn, gb)| (n + gn, b + gb));
+        r.gaps = gaps;
+        r.gap_bytes = gap_bytes;
+        let has_payload = self.dirs.iter().any(DirStream::has_payload);
+        let found_by_content = self.answered && !self.candidate;
+        let classify = || classify(&self.first_bytes[client][..self.first_len[client]]);
+        r.verdict = if r.kafka.requests.not_kafka_from_start {
+            if self.candidate {
+                Verdict::NotKafka(classify())
+            } else {
+                Verdict::OtherTraffic
+            }
+        } else if self.exchanges > 0 && (self.candidate || found_by_content) {
+            Verdict::Kafka
+        } else if !self.candidate {
+            Verdict::OtherTraffic
+        } else if !has_payload {
+            Verdict::NoPayload
+        } else {
+            Verdict::NotKafka(classify())
+        };
+        if r.verdict != Verdict::Kafka {
+            r.kafka = KafkaStats::default();
+            r.rtt = timing::Rtt::default();
+            r.tcp_events = timing::EventLog::default();
+        }
+    }
 }
 
 /// Without a SYN or a port to go by, the broker is the end that receives requests.
@@ -232,11 +546,8 @@ fn broker_by_content(streams: &[Stream<'_>; 2], max_frame: u64) -> usize {
 }
 
 /// A first guess at what a non-Kafka byte stream is, from its first bytes.
-fn classify(stream: &Stream<'_>) -> Unrecognised {
-    let Some(first) = stream.chunks.first() else {
-        return Unrecognised::Unknown;
-    };
-    match first.data {
+fn classify(first: &[u8]) -> Unrecognised {
+    match first {
         // A TLS record: handshake (22), version 3.x.
         [0x16, 0x03, 0..=4, ..] => Unrecognised::Tls,
         // A 4-byte length, then a GSSAPI token: ASN.1 [APPLICATION 0] (0x60).
@@ -248,7 +559,7 @@ fn classify(stream: &Stream<'_>) -> Unrecognised {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::read_connections;
+    use crate::pipeline::{PipelineConfig, analyse_capture};
     use crate::summary::Summary;
     use crate::testkit::{self, Conversation, Side};
     use exchange::ResponseState;
@@ -271,12 +582,12 @@ mod tests {
 
     fn analyse_pcap(pcap: &[u8], config: &KafkaConfig) -> Vec<ConnectionReport> {
         let mut summary = Summary::default();
-        read_connections(pcap, &mut summary)
-            .unwrap()
-            .iter()
-            .filter(|c| worth_analysing(c, config))
-            .map(|c| analyse(c, config, &mut body::Limits::default()))
-            .collect()
+        let config = PipelineConfig {
+            kafka: config.clone(),
+            threads: 1,
+            ..PipelineConfig::default()
+        };
+        analyse_capture(pcap, &config, &mut summary).unwrap()
     }
 
     #[test]
