@@ -1,6 +1,8 @@
 //! What the whole capture knows that a single exchange may not: topic names by topic
 //! id (from Metadata responses on any connection, before or after the exchange, plus
-//! `--topic-map`) and the consumer group each client (client id + address) joined.
+//! `--topic-map`), the consumer group each client (client id + address) joined, and
+//! the cluster id of each broker endpoint (from Metadata v2+ responses: the broker that
+//! answered and every broker the response lists).
 //! Gathered after every connection is analysed, read while spans are built.
 
 use std::collections::HashMap;
@@ -8,7 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::kafka::ConnectionReport;
-use crate::kafka::facts::Topic;
+use crate::kafka::facts::{Facts, Topic};
+use crate::net::Endpoint;
 
 /// Topic ids a user names by hand: `--topic-map FILE`.
 pub type TopicMap = HashMap<[u8; 16], Arc<str>>;
@@ -18,6 +21,8 @@ pub struct Knowledge {
     pub topics: TopicMap,
     /// (client id, client address) -> consumer group.
     pub groups: HashMap<(Option<Arc<str>>, IpAddr), Arc<str>>,
+    /// Broker endpoint -> the cluster id a Metadata response gave for it.
+    pub clusters: HashMap<Endpoint, Arc<str>>,
 }
 
 impl Knowledge {
@@ -26,6 +31,7 @@ impl Knowledge {
         let mut k = Knowledge {
             topics: user_topics.clone(),
             groups: HashMap::new(),
+            clusters: HashMap::new(),
         };
         for r in reports {
             for ex in &r.exchanges {
@@ -39,6 +45,7 @@ impl Knowledge {
                         .entry((ex.request.client_id.clone(), r.client.ip))
                         .or_insert_with(|| group.clone());
                 }
+                k.learn_cluster(r.broker, &ex.facts);
             }
         }
         k
@@ -52,9 +59,53 @@ impl Knowledge {
         }
     }
 
+    /// Files the cluster id of a Metadata response under the broker that sent it and
+    /// the brokers it lists. A listed broker is known by the host it advertises, so
+    /// only hosts that are IP addresses (or `localhost`) can be matched to connections;
+    /// the first id seen for an endpoint wins.
+    fn learn_cluster(&mut self, responder: Endpoint, facts: &Facts) {
+        let Some(cluster) = &facts.cluster_id else {
+            return;
+        };
+        self.clusters
+            .entry(responder)
+            .or_insert_with(|| cluster.clone());
+        for (host, port) in &facts.cluster_brokers {
+            let Ok(port) = u16::try_from(*port) else {
+                continue;
+            };
+            for ip in advertised_ips(host) {
+                self.clusters
+                    .entry(Endpoint { ip, port })
+                    .or_insert_with(|| cluster.clone());
+            }
+        }
+    }
+
+    /// The cluster a broker endpoint belongs to, when a Metadata response said.
+    pub fn cluster_of(&self, broker: &Endpoint) -> Option<&Arc<str>> {
+        self.clusters.get(broker)
+    }
+
     pub fn group_of(&self, client_id: &Option<Arc<str>>, ip: IpAddr) -> Option<&Arc<str>> {
         self.groups.get(&(client_id.clone(), ip))
     }
+}
+
+/// The addresses an advertised broker host stands for without a DNS lookup: an IP
+/// address (IPv6 with or without brackets, as Tansu writes `[::1]`), or `localhost`.
+fn advertised_ips(host: &str) -> Vec<IpAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return vec![ip];
+    }
+    if bare.eq_ignore_ascii_case("localhost") {
+        return vec![
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ];
+    }
+    Vec::new()
 }
 
 /// Reads a topic map: one `<topic id> <name>` pair per line (UUID with or without
@@ -112,6 +163,14 @@ fn parse_topic_id(text: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advertised_hosts_become_addresses_without_dns() {
+        assert_eq!(advertised_ips("10.0.0.5"), vec!["10.0.0.5".parse::<IpAddr>().unwrap()]);
+        assert_eq!(advertised_ips("[::1]"), vec!["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(advertised_ips("localhost").len(), 2);
+        assert!(advertised_ips("kafka-1.example").is_empty());
+    }
 
     #[test]
     fn topic_maps_parse_hex_and_base64() {

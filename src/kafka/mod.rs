@@ -101,6 +101,18 @@ pub struct ConnectionReport {
     /// A SaslHandshake v0 was exchanged, so the client then sent raw SASL tokens,
     /// which are not Kafka frames and were skipped.
     pub raw_sasl_tokens: bool,
+    /// The client library the connection announced (ApiVersions v3+), if it did.
+    pub client_software: Option<facts::ClientSoftware>,
+}
+
+/// The client software a connection announced: the first ApiVersions v3+ request that
+/// named it. Takes exchanges in request order, so it can be fed as they complete.
+pub fn client_software_of<'e>(
+    exchanges: impl IntoIterator<Item = &'e Exchange>,
+) -> Option<facts::ClientSoftware> {
+    exchanges
+        .into_iter()
+        .find_map(|e| e.facts.client_software.clone())
 }
 
 /// Whether a connection is worth analysing: with explicit ports, only connections on
@@ -179,6 +191,7 @@ pub fn analyse(
         .flat_map(|s| s.gaps())
         .fold((0, 0), |(n, b), g| (n + 1, b + g.len));
     let keep = verdict == Verdict::Kafka;
+    let client_software = client_software_of(&exchanges).filter(|_| keep);
     ConnectionReport {
         conn_id: conn.id,
         client: conn.ends[client],
@@ -201,6 +214,7 @@ pub fn analyse(
             timing::EventLog::default()
         },
         raw_sasl_tokens,
+        client_software,
     }
 }
 
