@@ -48,7 +48,13 @@ pub struct PipelineConfig {
     pub report: bool,
     /// Shows bytes read and exchanges found while the run goes on.
     pub progress: Option<indicatif::ProgressBar>,
+    /// `--service-name-from`: each connection's spans under their client's service.
+    pub service_from: Option<crate::service::ServiceSource>,
 }
+
+/// Where serialised spans go, in output order, each with the `service.name` of its
+/// client under `--service-name-from` (`None`: the run's one service).
+pub type EmitSpan<'e> = dyn FnMut(&[u8], Option<&str>) -> std::io::Result<()> + Send + 'e;
 
 /// Spans of one connection, serialised, in request order.
 pub struct ConnectionSpans {
@@ -78,7 +84,7 @@ pub fn process_capture(
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
     let mut all = ConnectionSpans { spans: Vec::new() };
-    let result = process_capture_into(bytes, file_index, config, summary, &mut |span| {
+    let result = process_capture_into(bytes, file_index, config, summary, &mut |span, _| {
         all.spans.push(span.to_vec());
         Ok(())
     });
@@ -96,7 +102,7 @@ pub fn process_capture_into(
     file_index: u32,
     config: &PipelineConfig,
     summary: &mut Summary,
-    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    emit: &mut EmitSpan<'_>,
 ) -> Result<(), ProcessError> {
     let conns = read_connections_with_progress(bytes, summary, config.progress.as_ref())
         .map_err(ProcessError::Capture)?;
@@ -217,7 +223,7 @@ fn write_overlapped(
     config: &PipelineConfig,
     knowledge: &Knowledge,
     summary: &mut Summary,
-    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    emit: &mut EmitSpan<'_>,
     connections: usize,
 ) -> std::io::Result<()> {
     let (to_writer, windows) =
@@ -263,7 +269,7 @@ fn write_window(
     config: &PipelineConfig,
     knowledge: &Knowledge,
     summary: &mut Summary,
-    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    emit: &mut EmitSpan<'_>,
 ) -> std::io::Result<Vec<JsonOut>> {
     let mut buffers = Vec::with_capacity(selected.len());
     for (report, sel) in window.iter().zip(selected) {
@@ -281,7 +287,7 @@ fn write_window(
         summary.latency.merge(sel.latency);
         summary.diagnosis.merge(sel.diagnosis);
         for span in sel.spans.spans() {
-            emit(span)?;
+            emit(span, sel.service.as_deref())?;
         }
         let mut buffer = sel.spans;
         if buffer.buf.capacity() <= SPARE_BUFFER_MAX {
@@ -552,6 +558,8 @@ struct Selected {
     filtered: u64,
     latency: LatencyStats,
     diagnosis: Diagnosis,
+    /// The client's service under `--service-name-from`.
+    service: Option<std::sync::Arc<str>>,
 }
 
 /// Whether an exchange passes `--api` and the other filters.
@@ -580,6 +588,9 @@ fn connection_spans(
         filtered: 0,
         latency: LatencyStats::default(),
         diagnosis: Diagnosis::new(config.top),
+        service: config
+            .service_from
+            .map(|source| crate::service::service_name(report, source)),
     };
     let peers = span::Peers::of(report);
     for ex in &report.exchanges {

@@ -15,16 +15,24 @@ pub struct ApiVersionsRequest<'a> {
     pub client_software_version: &'a str,
 }
 
-/// Decodes an ApiVersions request body of `version` (3-4; v0-2 carry nothing).
+/// The newest version kafka-protocol 0.18 (Kafka 4.1) knows.
+const LAST_KNOWN: i16 = 4;
+
+/// Decodes an ApiVersions request body of `version` (3+; v0-2 carry nothing). A
+/// version newer than v4 is read as far as the two strings, which KIP-511 put first:
+/// franz-go sends v5 first and falls back to the broker's highest on the same
+/// connection.
 pub fn api_versions_request(
     body: &[u8],
     version: i16,
 ) -> Result<ApiVersionsRequest<'_>, BodyError> {
-    check_version(version, FIRST_WITH_SOFTWARE, 4)?;
+    check_version(version, FIRST_WITH_SOFTWARE, i16::MAX)?;
     let mut r = Reader::new(body);
     let client_software_name = r.str("client_software_name", true)?;
     let client_software_version = r.str("client_software_version", true)?;
-    r.tags("_tagged_fields", true)?;
+    if version <= LAST_KNOWN {
+        r.tags("_tagged_fields", true)?;
+    }
     Ok(ApiVersionsRequest {
         client_software_name,
         client_software_version,
