@@ -166,8 +166,14 @@ mod tests {
 
     #[test]
     fn advertised_hosts_become_addresses_without_dns() {
-        assert_eq!(advertised_ips("10.0.0.5"), vec!["10.0.0.5".parse::<IpAddr>().unwrap()]);
-        assert_eq!(advertised_ips("[::1]"), vec!["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            advertised_ips("10.0.0.5"),
+            vec!["10.0.0.5".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            advertised_ips("[::1]"),
+            vec!["::1".parse::<IpAddr>().unwrap()]
+        );
         assert_eq!(advertised_ips("localhost").len(), 2);
         assert!(advertised_ips("kafka-1.example").is_empty());
     }

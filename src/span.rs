@@ -672,7 +672,11 @@ impl Outcome {
             p.partition
         );
         let total = facts.partitions.len();
-        let failed = facts.partitions.iter().filter(|p| p.error_code != 0).count();
+        let failed = facts
+            .partitions
+            .iter()
+            .filter(|p| p.error_code != 0)
+            .count();
         if failed == total {
             Outcome::Failed { code, message: at }
         } else {

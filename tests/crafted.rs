@@ -311,8 +311,16 @@ fn errors_in_some_partitions_only_leave_the_status_unset_with_a_message() {
     let exchanges = [(1, [0, 6, 0]), (2, [6, 6, 6])];
     for (id, errors) in exchanges {
         let t = i64::from(id) * 10 * MS;
-        conv.send(Side::Client, t, &testkit::request_frame(0, 9, id, Some("p"), &request));
-        conv.send(Side::Broker, t + MS, &testkit::response_frame(0, 9, id, &respond(errors)));
+        conv.send(
+            Side::Client,
+            t,
+            &testkit::request_frame(0, 9, id, Some("p"), &request),
+        );
+        conv.send(
+            Side::Broker,
+            t + MS,
+            &testkit::response_frame(0, 9, id, &respond(errors)),
+        );
     }
     let path = write_capture("partial-errors", &conv);
     let out = kapture(["-q", path.to_str().unwrap()]);

@@ -64,7 +64,10 @@ fn every_attribute_the_code_emits_is_documented() {
     let constants = attribute_constants();
     assert!(constants.len() > 60, "found {} constants", constants.len());
     let missing: Vec<&String> = constants.difference(&documented).collect();
-    assert!(missing.is_empty(), "not in the README's Spans section: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in the README's Spans section: {missing:?}"
+    );
 }
 
 #[test]
@@ -73,5 +76,8 @@ fn every_key_the_span_tables_list_is_emitted() {
     let keys = table_keys(&spans_section());
     assert!(keys.len() > 60, "found {} keys", keys.len());
     let unknown: Vec<&String> = keys.iter().filter(|k| !constants.contains(*k)).collect();
-    assert!(unknown.is_empty(), "documented but never emitted: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "documented but never emitted: {unknown:?}"
+    );
 }

@@ -320,7 +320,11 @@ fn codecs_and_single_partition_offsets() {
         })
         .collect();
     assert_eq!(offsets, [0, 3, 6, 9, 12]);
-    assert!(spans.iter().all(|s| int_attr(s, "messaging.kafka.offset").is_none()));
+    assert!(
+        spans
+            .iter()
+            .all(|s| int_attr(s, "messaging.kafka.offset").is_none())
+    );
     assert!(
         spans
             .iter()

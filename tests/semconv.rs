@@ -11,6 +11,9 @@ use std::process::Command;
 use common::*;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
+/// The (name, version) of the client software a span carries.
+type Software = (Option<String>, Option<String>);
+
 fn spans_of(capture: &str, api: &str) -> Vec<Span> {
     let out = kapture(["-q", "--api", api, testdata(capture).to_str().unwrap()]);
     assert!(out.status.code().unwrap_or(99) <= 1, "{out:?}");
@@ -33,7 +36,11 @@ fn snaplen_cut_produce_counts_come_from_the_batch_header_and_unsure_counts_are_a
         .map(|s| int_attr(s, "messaging.batch.message_count"))
         .collect();
     assert_eq!(counts, [Some(2), Some(1), Some(1), Some(2)]);
-    assert!(produce.iter().all(|s| attrs(s).contains_key("kapture.request.incomplete")));
+    assert!(
+        produce
+            .iter()
+            .all(|s| attrs(s).contains_key("kapture.request.incomplete"))
+    );
     // The Fetch response (4 096 bytes, 200 captured) may hold records nobody saw.
     let fetch: Vec<&Span> = spans.iter().filter(|s| op(s) == "fetch").collect();
     assert_eq!(fetch.len(), 1);
@@ -51,7 +58,12 @@ fn snaplen_cut_produce_counts_come_from_the_batch_header_and_unsure_counts_are_a
 #[test]
 fn offsets_sit_only_on_single_message_spans_and_stay_on_links() {
     let mut single = 0;
-    for capture in ["snaplen200.pcap", "java-producer.pcap", "franz.pcap", "codecs-kcat.pcap"] {
+    for capture in [
+        "snaplen200.pcap",
+        "java-producer.pcap",
+        "franz.pcap",
+        "codecs-kcat.pcap",
+    ] {
         for s in spans_of(capture, "produce,fetch") {
             let count = int_attr(&s, "messaging.batch.message_count");
             let offset = int_attr(&s, "messaging.kafka.offset");
@@ -59,7 +71,11 @@ fn offsets_sit_only_on_single_message_spans_and_stay_on_links() {
                 assert!(offset.is_some(), "{capture}: {} has one message", s.name);
                 single += 1;
             } else {
-                assert_eq!(offset, None, "{capture}: {} carries {count:?} messages", s.name);
+                assert_eq!(
+                    offset, None,
+                    "{capture}: {} carries {count:?} messages",
+                    s.name
+                );
             }
         }
     }
@@ -71,10 +87,11 @@ fn offsets_sit_only_on_single_message_spans_and_stay_on_links() {
     let spans = spans_of("traceparent-otel.pcap", "produce,fetch");
     let links: Vec<_> = spans.iter().flat_map(|s| &s.links).collect();
     assert!(!links.is_empty());
-    assert!(links.iter().all(|l| l
-        .attributes
-        .iter()
-        .any(|kv| kv.key == "messaging.kafka.offset")));
+    assert!(links.iter().all(|l| {
+        l.attributes
+            .iter()
+            .any(|kv| kv.key == "messaging.kafka.offset")
+    }));
 }
 
 #[test]
@@ -89,13 +106,19 @@ fn every_span_names_its_cluster_and_its_peer() {
             "{}",
             s.name
         );
-        assert_eq!(str_attr(s, "network.peer.address"), str_attr(s, "server.address"));
+        assert_eq!(
+            str_attr(s, "network.peer.address"),
+            str_attr(s, "server.address")
+        );
         assert_eq!(int_attr(s, "network.peer.port"), int_attr(s, "server.port"));
         assert_eq!(
             str_attr(s, "service.peer.name").as_deref(),
             Some("BT3U16t2Q9KNbDtkUqHLWA")
         );
-        assert_eq!(str_attr(s, "peer.service"), str_attr(s, "service.peer.name"));
+        assert_eq!(
+            str_attr(s, "peer.service"),
+            str_attr(s, "service.peer.name")
+        );
         ports.insert(int_attr(s, "server.port").unwrap());
     }
     assert_eq!(ports, BTreeSet::from([9092, 9094, 9096]));
@@ -124,7 +147,12 @@ fn group_apis_name_their_group_and_commits_settle() {
             *named.entry(op(s)).or_default() += 1;
         }
     }
-    for (api, n) in [("join_group", 2), ("leave_group", 1), ("sync_group", 1), ("offset_commit", 1)] {
+    for (api, n) in [
+        ("join_group", 2),
+        ("leave_group", 1),
+        ("sync_group", 1),
+        ("offset_commit", 1),
+    ] {
         assert_eq!(named.get(api), Some(&n), "{api}: {named:?}");
     }
     assert!(named.contains_key("offset_fetch"), "{named:?}");
@@ -141,8 +169,18 @@ fn group_apis_name_their_group_and_commits_settle() {
     assert!(spans.iter().any(|s| op(s) == "offset_commit"));
     // librdkafka's group APIs (older versions, not flexible for LeaveGroup v1).
     let spans = spans_of("group-confluent.pcap", "all");
-    for api in ["join_group", "sync_group", "heartbeat", "leave_group", "offset_commit", "offset_fetch"] {
-        let s = spans.iter().find(|s| op(s) == api).unwrap_or_else(|| panic!("{api}"));
+    for api in [
+        "join_group",
+        "sync_group",
+        "heartbeat",
+        "leave_group",
+        "offset_commit",
+        "offset_fetch",
+    ] {
+        let s = spans
+            .iter()
+            .find(|s| op(s) == api)
+            .unwrap_or_else(|| panic!("{api}"));
         assert_eq!(
             str_attr(s, "messaging.consumer.group.name").as_deref(),
             Some("kapture-group"),
@@ -162,9 +200,21 @@ fn tshark_client_software(capture: &str) -> Option<BTreeSet<(String, String)>> {
     std::fs::copy(testdata(capture), &copy).ok()?;
     let inside = format!("/tmp/{}", copy.file_name()?.to_str()?);
     let out = Command::new("chroot")
-        .args(["/opt/trixie", "tshark", "-r", &inside, "-d", "tcp.port==9092,kafka"])
+        .args([
+            "/opt/trixie",
+            "tshark",
+            "-r",
+            &inside,
+            "-d",
+            "tcp.port==9092,kafka",
+        ])
         .args(["-Y", "kafka.client_software_name", "-T", "fields"])
-        .args(["-e", "kafka.client_software_name", "-e", "kafka.client_software_version"])
+        .args([
+            "-e",
+            "kafka.client_software_name",
+            "-e",
+            "kafka.client_software_version",
+        ])
         .output()
         .ok();
     let _ = std::fs::remove_file(&copy);
@@ -189,8 +239,7 @@ fn client_software_is_on_every_span_of_its_connection_and_agrees_with_tshark() {
     ];
     for (capture, name, version) in cases {
         let spans = spans_of(capture, "all");
-        let mut by_connection: BTreeMap<i64, BTreeSet<(Option<String>, Option<String>)>> =
-            BTreeMap::new();
+        let mut by_connection: BTreeMap<i64, BTreeSet<Software>> = BTreeMap::new();
         for s in &spans {
             by_connection
                 .entry(int_attr(s, "kapture.connection.id").unwrap())
@@ -241,7 +290,9 @@ fn the_summary_lists_client_libraries_with_versions_and_connections() {
     ]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
-        text.contains("client libraries (ApiVersions v3+; connections): apache-kafka-java 4.1.2 (4)"),
+        text.contains(
+            "client libraries (ApiVersions v3+; connections): apache-kafka-java 4.1.2 (4)"
+        ),
         "{text}"
     );
 }
@@ -281,7 +332,10 @@ fn empty_long_polls_are_marked_and_kept_apart_in_the_latency_table() {
         assert_eq!(int_attr(s, "messaging.batch.message_count").unwrap_or(0), 0);
     }
     // A Fetch that brought records is no long poll, however long it waited.
-    for s in spans.iter().filter(|s| int_attr(s, "messaging.batch.message_count") > Some(0)) {
+    for s in spans
+        .iter()
+        .filter(|s| int_attr(s, "messaging.batch.message_count") > Some(0))
+    {
         assert!(!attrs(s).contains_key("kapture.fetch.long_poll"));
     }
     let out = kapture([

@@ -13,8 +13,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 
 use common::*;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::TracesData;
 
 const PEER_ATTRIBUTES: [&str; 3] = ["peer.service", "db.name", "db.system"];
@@ -79,10 +79,7 @@ fn service_graph(jsonl: &[u8]) -> BTreeMap<(String, String), (u64, u64)> {
     let mut edges = BTreeMap::new();
     for e in store.into_values() {
         let Some(client) = e.client else { continue };
-        let server = e
-            .server
-            .or(e.peer)
-            .unwrap_or_else(|| "unknown".to_string());
+        let server = e.server.or(e.peer).unwrap_or_else(|| "unknown".to_string());
         let n: &mut (u64, u64) = edges.entry((client, server)).or_default();
         n.0 += 1;
         n.1 += u64::from(e.failed);
@@ -100,9 +97,23 @@ fn run(args: &[&str]) -> Vec<u8> {
 fn each_client_gets_an_edge_to_its_kafka_cluster() {
     let cap = testdata("codecs-kcat.pcap");
     let cap = cap.to_str().unwrap();
-    let out = run(&["-q", "--api", "all", "--service-name-from", "client-id", cap]);
+    let out = run(&[
+        "-q",
+        "--api",
+        "all",
+        "--service-name-from",
+        "client-id",
+        cap,
+    ]);
     let edges = service_graph(&out);
-    let clients = ["kcat-consumer", "kcat-gzip", "kcat-lz4", "kcat-none", "kcat-snappy", "kcat-zstd"];
+    let clients = [
+        "kcat-consumer",
+        "kcat-gzip",
+        "kcat-lz4",
+        "kcat-none",
+        "kcat-snappy",
+        "kcat-zstd",
+    ];
     let found: Vec<(&str, &str)> = edges
         .keys()
         .map(|(c, s)| (c.as_str(), s.as_str()))
@@ -110,7 +121,11 @@ fn each_client_gets_an_edge_to_its_kafka_cluster() {
     let want: Vec<(&str, &str)> = clients.iter().map(|c| (*c, "tansu_cluster")).collect();
     assert_eq!(found, want);
     let requests: u64 = edges.values().map(|n| n.0).sum();
-    assert_eq!(requests, parse_spans(&out).len() as u64, "every span is an edge");
+    assert_eq!(
+        requests,
+        parse_spans(&out).len() as u64,
+        "every span is an edge"
+    );
     assert!(edges.values().all(|n| n.1 == 0), "no exchange failed");
 
     // Each line holds one ResourceSpans, whatever the thread count: the same bytes.
@@ -118,7 +133,16 @@ fn each_client_gets_an_edge_to_its_kafka_cluster() {
         let data: TracesData = serde_json::from_str(line).unwrap();
         assert_eq!(data.resource_spans.len(), 1);
     }
-    let one = run(&["-q", "-j", "1", "--api", "all", "--service-name-from", "client-id", cap]);
+    let one = run(&[
+        "-q",
+        "-j",
+        "1",
+        "--api",
+        "all",
+        "--service-name-from",
+        "client-id",
+        cap,
+    ]);
     assert_eq!(one, out);
 
     // By default: one service, `kapture`, still with its edge to the cluster.
@@ -134,7 +158,14 @@ fn failed_exchanges_count_as_failed_edges_and_other_sources_name_clients() {
     // produce-error: Tansu rejects kcat-invalid's records (INVALID_RECORD).
     let cap = testdata("produce-error.pcap");
     let cap = cap.to_str().unwrap();
-    let out = run(&["-q", "--api", "all", "--service-name-from", "client-software", cap]);
+    let out = run(&[
+        "-q",
+        "--api",
+        "all",
+        "--service-name-from",
+        "client-software",
+        cap,
+    ]);
     let edges = service_graph(&out);
     let (requests, failed) = edges[&("librdkafka/2.16.0".to_string(), "tansu_cluster".to_string())];
     assert_eq!(edges.len(), 1, "{edges:?}");
@@ -142,7 +173,14 @@ fn failed_exchanges_count_as_failed_edges_and_other_sources_name_clients() {
     assert_eq!(requests, parse_spans(&out).len() as u64);
     // aiokafka announces no software (ApiVersions v0): the client address stands in.
     let cap = testdata("aiokafka.pcap");
-    let out = run(&["-q", "--api", "all", "--service-name-from", "client-software", cap.to_str().unwrap()]);
+    let out = run(&[
+        "-q",
+        "--api",
+        "all",
+        "--service-name-from",
+        "client-software",
+        cap.to_str().unwrap(),
+    ]);
     let edges = service_graph(&out);
     assert!(!edges.is_empty());
     for (client, _) in edges.keys() {

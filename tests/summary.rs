@@ -261,8 +261,9 @@ fn counts_per_api_equal_the_spans_of_api_all() {
     let mut table: BTreeMap<String, u64> = BTreeMap::new();
     for r in summary["latency"].as_array().unwrap() {
         if r["topic"].is_null() || r["topic"] == "(long poll)" {
-            *table.entry(r["api"].as_str().unwrap().to_string()).or_default() +=
-                r["count"].as_u64().unwrap();
+            *table
+                .entry(r["api"].as_str().unwrap().to_string())
+                .or_default() += r["count"].as_u64().unwrap();
         }
     }
     assert_eq!(table, per_api);

@@ -547,8 +547,11 @@ fn decode_response(
                     .collect();
                 facts.cluster_id = m.cluster_id.filter(|c| !c.is_empty()).map(Arc::from);
                 if facts.cluster_id.is_some() {
-                    facts.cluster_brokers =
-                        m.brokers.iter().map(|b| (Arc::from(b.host), b.port)).collect();
+                    facts.cluster_brokers = m
+                        .brokers
+                        .iter()
+                        .map(|b| (Arc::from(b.host), b.port))
+                        .collect();
                 }
             }
             Err(e) => note_error(&mut facts.response_error, &e, cut),

@@ -39,10 +39,9 @@ pub use metadata::{
     MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic, metadata_response,
 };
 pub use produce::{
-    ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopic,
-    CutProduceCount, ProduceTopicResponse, RecordErrorEntry, produce_request, produce_request_acks,
-    produce_request_cut_count,
-    produce_response,
+    CutProduceCount, ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    ProduceTopic, ProduceTopicResponse, RecordErrorEntry, produce_request, produce_request_acks,
+    produce_request_cut_count, produce_response,
 };
 pub use records::{
     BATCH_HEADER_LEN, Batch, Batches, Codec, CodecSet, Entry, LegacyMessage, RecordsSummary,

@@ -137,7 +137,9 @@ pub fn produce_request_cut_count(body: &[u8], version: i16) -> Option<CutProduce
     }
     let partition = r.i32("partition_data.index").ok()?;
     let field_len = r.length("partition_data.records", flex, false).ok()??;
-    let head = r.take(BATCH_HEADER_LEN.min(r.remaining()), "records").ok()?;
+    let head = r
+        .take(BATCH_HEADER_LEN.min(r.remaining()), "records")
+        .ok()?;
     let head: &[u8; BATCH_HEADER_LEN] = head.try_into().ok()?;
     let be32 = |at: usize| i32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
     let (batch_length, magic, attributes) = (be32(8), head[16] as i8, head[21]);
