@@ -165,6 +165,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cluster_id_goes_to_the_responder_and_the_brokers_listed() {
+        let ep = |ip: &str, port| Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        };
+        let facts = Facts {
+            cluster_id: Some(Arc::from("c1")),
+            cluster_brokers: vec![
+                (Arc::from("10.0.0.2"), 9093),
+                (Arc::from("kafka-3.example"), 9094),
+                (Arc::from("10.0.0.4"), -1),
+            ],
+            ..Facts::default()
+        };
+        let mut k = Knowledge::default();
+        k.learn_cluster(ep("10.0.0.1", 9092), &facts);
+        assert_eq!(
+            k.cluster_of(&ep("10.0.0.1", 9092)).map(|c| &**c),
+            Some("c1")
+        );
+        assert_eq!(
+            k.cluster_of(&ep("10.0.0.2", 9093)).map(|c| &**c),
+            Some("c1")
+        );
+        assert_eq!(k.clusters.len(), 2, "no DNS, no port -1");
+        // The first id seen for an endpoint stays.
+        let other = Facts {
+            cluster_id: Some(Arc::from("c2")),
+            ..Facts::default()
+        };
+        k.learn_cluster(ep("10.0.0.1", 9092), &other);
+        assert_eq!(
+            k.cluster_of(&ep("10.0.0.1", 9092)).map(|c| &**c),
+            Some("c1")
+        );
+    }
+
+    #[test]
     fn advertised_hosts_become_addresses_without_dns() {
         assert_eq!(
             advertised_ips("10.0.0.5"),

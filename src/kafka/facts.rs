@@ -728,4 +728,32 @@ mod tests {
         assert_eq!(group_id(&[0, 9, b'g'], false), None);
         assert_eq!(group_id(&[0], true), None);
     }
+
+    #[test]
+    fn group_ids_after_a_transactional_id_and_in_a_groups_array() {
+        // TxnOffsetCommit v3 (flexible): transactional id "t", then group "g1".
+        let txn = [2, b't', 3, b'g', b'1', 0];
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 3, &txn, true), Some("g1"));
+        // v0: classic strings.
+        let txn = [0, 1, b't', 0, 2, b'g', b'1'];
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 0, &txn, false), Some("g1"));
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 0, &txn[..5], false), None);
+        // OffsetFetch v8+: a compact array of one group, or of two (no single group).
+        assert_eq!(
+            request_group(OFFSET_FETCH, 9, &[2, 3, b'g', b'1'], true),
+            Some("g1")
+        );
+        assert_eq!(
+            request_group(OFFSET_FETCH, 9, &[3, 3, b'g', b'1'], true),
+            None
+        );
+        // OffsetFetch v7 names its group first.
+        assert_eq!(
+            request_group(OFFSET_FETCH, 7, &[3, b'g', b'1'], true),
+            Some("g1")
+        );
+        // A length past the end is no group, and no panic.
+        assert_eq!(request_group(OFFSET_FETCH, 9, &[2, 0x7f], true), None);
+        assert_eq!(string_at(&[0xff, 0xff, 0xff, 0xff, 0x0f], 0, true), None);
+    }
 }

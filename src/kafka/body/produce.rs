@@ -310,6 +310,59 @@ mod tests {
             ])
     }
 
+    /// A v9 body with one topic holding `partitions` copies of `batch`.
+    fn single_topic_body(batch: &[u8], partitions: i32) -> Vec<u8> {
+        let records = bytes::Bytes::copy_from_slice(batch);
+        let data = (0..partitions)
+            .map(|i| {
+                kreq::PartitionProduceData::default()
+                    .with_index(i)
+                    .with_records(Some(records.clone()))
+            })
+            .collect();
+        let req = KReq::default().with_acks(1).with_topic_data(vec![
+            kreq::TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partition_data(data),
+        ]);
+        encode(&req, 9)
+    }
+
+    #[test]
+    fn a_cut_request_gives_its_count_only_when_sure() {
+        let batch = crate::testkit::record_batch(0, 0, 5, &[0u8; 400]);
+        let body = single_topic_body(&batch, 1);
+        let records_at = body
+            .windows(batch.len())
+            .position(|w| w == batch.as_slice())
+            .unwrap();
+        let header_end = records_at + BATCH_HEADER_LEN;
+        for cut in header_end..body.len() {
+            let sure = produce_request_cut_count(&body[..cut], 9).unwrap();
+            assert_eq!((sure.partition, sure.records), (0, 5), "cut {cut}");
+            assert_eq!(sure.topic.name(), Some("orders"));
+        }
+        for cut in 0..header_end {
+            assert!(
+                produce_request_cut_count(&body[..cut], 9).is_none(),
+                "cut {cut}"
+            );
+        }
+        // Two partitions: the second could hold anything.
+        let two = single_topic_body(&batch, 2);
+        assert!(produce_request_cut_count(&two[..header_end + 10], 9).is_none());
+        // Offsets that disagree with the record count.
+        let mut odd = batch.clone();
+        odd[23..27].copy_from_slice(&7i32.to_be_bytes());
+        let body = single_topic_body(&odd, 1);
+        assert!(produce_request_cut_count(&body[..header_end + 10], 9).is_none());
+        // Two batches in the field: the second's records were not seen.
+        let mut both = batch.clone();
+        both.extend_from_slice(&batch);
+        let body = single_topic_body(&both, 1);
+        assert!(produce_request_cut_count(&body[..header_end + 10], 9).is_none());
+    }
+
     #[test]
     fn produce_request_v7_by_hand() {
         let batch = one_record_batch();
