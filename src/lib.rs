@@ -26,6 +26,7 @@ pub mod otlp;
 pub mod pipeline;
 pub mod profile;
 pub mod report;
+pub mod service;
 pub mod span;
 pub mod stats;
 pub mod stream;

@@ -49,7 +49,13 @@ pub struct PipelineConfig {
     pub threads: usize,
     /// When quiet connections are closed, in capture time.
     pub timeouts: Timeouts,
+    /// `--service-name-from`: each connection's spans under their client's service.
+    pub service_from: Option<crate::service::ServiceSource>,
 }
+
+/// Where serialised spans go, in output order, each with the `service.name` of its
+/// client under `--service-name-from` (`None`: the run's one service).
+pub type EmitSpan<'e> = dyn FnMut(&[u8], Option<&str>) -> std::io::Result<()> + Send + 'e;
 
 /// Spans of one capture, serialised, in output order.
 pub struct ConnectionSpans {
@@ -75,7 +81,7 @@ pub fn process_capture(
     summary: &mut Summary,
 ) -> Result<Vec<ConnectionSpans>, CaptureError> {
     let mut all = ConnectionSpans { spans: Vec::new() };
-    let result = process_capture_into(bytes, file_index, config, summary, &mut |span| {
+    let result = process_capture_into(bytes, file_index, config, summary, &mut |span, _| {
         all.spans.push(span.to_vec());
         Ok(())
     });
@@ -93,7 +99,7 @@ pub fn process_capture_into(
     file_index: u32,
     config: &PipelineConfig,
     summary: &mut Summary,
-    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    emit: &mut EmitSpan<'_>,
 ) -> Result<(), ProcessError> {
     let sources = [bytes];
     run(
@@ -123,7 +129,7 @@ pub fn analyse_capture(
         Origin { file_index: 0 },
         config,
         summary,
-        &mut |_| Ok(()),
+        &mut |_, _| Ok(()),
         true,
     );
     match collected {
@@ -183,7 +189,7 @@ pub fn run(
     origin: Origin,
     config: &PipelineConfig,
     summary: &mut Summary,
-    emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    emit: &mut EmitSpan<'_>,
     collect: bool,
 ) -> Result<Option<Vec<ConnectionReport>>, ProcessError> {
     let workers = if config.threads == 0 {

@@ -13,7 +13,7 @@ use crate::kafka::ConnectionReport;
 use crate::kafka::api;
 use crate::kafka::body::error_name;
 use crate::kafka::exchange::{Exchange, ResponseState};
-use crate::kafka::facts::{Facts, PartitionFacts, Topic};
+use crate::kafka::facts::{self, Facts, PartitionFacts, Topic};
 use crate::knowledge::Knowledge;
 use crate::net::Endpoint;
 use crate::timing::WaitSplit;
@@ -30,6 +30,18 @@ pub mod attr {
     pub const CLIENT_PORT: &str = "client.port";
     pub const NETWORK_TRANSPORT: &str = "network.transport";
     pub const NETWORK_TYPE: &str = "network.type";
+    pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+    pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+    pub const KAFKA_CLUSTER_ID: &str = "messaging.kafka.cluster.id";
+    /// The service on the other end (semconv's `service.peer.name`, and the older
+    /// `peer.service` that service-graph builders still read).
+    pub const SERVICE_PEER_NAME: &str = "service.peer.name";
+    pub const PEER_SERVICE: &str = "peer.service";
+    /// The client library (KIP-511). No semconv attribute names a remote peer's
+    /// library (`telemetry.sdk.*` describes the telemetry SDK itself), so these keep
+    /// Kafka's own field names under kapture's namespace.
+    pub const CLIENT_SOFTWARE_NAME: &str = "kapture.client.software.name";
+    pub const CLIENT_SOFTWARE_VERSION: &str = "kapture.client.software.version";
 
     pub const API_KEY: &str = "kapture.api_key";
     pub const API_NAME: &str = "kapture.api_name";
@@ -73,6 +85,8 @@ pub mod attr {
     pub const FETCH_SESSION_ID: &str = "kapture.fetch.session_id";
     pub const FETCH_SESSION_EPOCH: &str = "kapture.fetch.session_epoch";
     pub const FETCH_OFFSET: &str = "kapture.fetch.offset";
+    pub const FETCH_LONG_POLL: &str = "kapture.fetch.long_poll";
+    pub const PARTITION_ERRORS: &str = "kapture.partitions.errors";
     pub const HIGH_WATERMARK: &str = "kapture.fetch.high_watermark";
     pub const PARTIAL_BATCH: &str = "kapture.records.partial_batch";
     pub const REQUEST_DECODE_ERROR: &str = "kapture.request.decode_error";
@@ -148,9 +162,21 @@ fn operation_type(api_key: i16) -> Option<&'static str> {
     match api_key {
         api::PRODUCE => Some("send"),
         api::FETCH => Some("receive"),
+        facts::OFFSET_COMMIT | facts::TXN_OFFSET_COMMIT => Some("settle"),
         _ => None,
     }
 }
+
+/// The peer service of every span: the cluster id of the broker when a Metadata
+/// response gave it, else `kafka`.
+pub fn peer_service<'k>(report: &ConnectionReport, knowledge: &'k Knowledge) -> &'k str {
+    knowledge
+        .cluster_of(&report.broker)
+        .map_or("kafka", |c| c.as_ref())
+}
+
+/// The status message of an exchange whose response the capture lacks.
+pub const NOT_CAPTURED_MESSAGE: &str = "response not captured";
 
 /// Trace and span ids: hashes of facts that identify the exchange in its capture.
 pub fn ids(
@@ -534,6 +560,18 @@ fn emit_main(
         "ipv6"
     };
     out.str(attr::NETWORK_TYPE, network);
+    out.str(attr::NETWORK_PEER_ADDRESS, &peers.broker_address);
+    out.int(attr::NETWORK_PEER_PORT, report.broker.port.into());
+    if let Some(cluster) = knowledge.cluster_of(&report.broker) {
+        out.str(attr::KAFKA_CLUSTER_ID, cluster);
+    }
+    let peer = peer_service(report, knowledge);
+    out.str(attr::SERVICE_PEER_NAME, peer);
+    out.str(attr::PEER_SERVICE, peer);
+    if let Some(sw) = &report.client_software {
+        out.str(attr::CLIENT_SOFTWARE_NAME, &sw.name);
+        out.str(attr::CLIENT_SOFTWARE_VERSION, &sw.version);
+    }
     out.int(attr::API_KEY, req.api_key.into());
     out.str(attr::API_NAME, api::name(req.api_key).unwrap_or("Unknown"));
     out.int(attr::API_VERSION, req.api_version.into());
@@ -561,42 +599,102 @@ fn emit_main(
     debug_assert!(ex.state != ResponseState::Paired || ex.response.is_some());
     network_attributes(out, report, ex, end_ts);
     body_attributes(out, req.api_key, facts, &topics);
-    if req.api_key == api::FETCH
-        && let Some(group) = knowledge.group_of(&req.client_id, report.client.ip)
-    {
+    if crate::stats::is_long_poll(ex) {
+        out.bool(attr::FETCH_LONG_POLL, true);
+    }
+    let group = if facts::group_api(req.api_key) {
+        facts.group.as_ref()
+    } else if req.api_key == api::FETCH {
+        knowledge.group_of(&req.client_id, report.client.ip)
+    } else {
+        None
+    };
+    if let Some(group) = group {
         out.str(attr::CONSUMER_GROUP, group);
     }
-    let error = facts.first_error();
-    let mut status_message = String::new();
-    if let Some((code, part)) = error {
-        let name = error_name(code).unwrap_or("UNKNOWN");
-        out.str(attr::ERROR_TYPE, name);
-        out.int(attr::ERROR_CODE, code.into());
-        status_message = match part {
-            Some(p) => format!(
-                "{name} on {}-{}",
-                display_topic(&p.topic, knowledge),
-                p.partition
-            ),
-            None => name.to_string(),
-        };
+    let outcome = Outcome::of(ex, knowledge);
+    if let Outcome::Failed { code, .. } = &outcome {
+        out.str(attr::ERROR_TYPE, error_name(*code).unwrap_or("UNKNOWN"));
+        out.int(attr::ERROR_CODE, (*code).into());
+    }
+    if let Outcome::PartlyFailed { failed, .. } = &outcome {
+        out.int(attr::PARTITION_ERRORS, *failed as i64);
     }
 
     out.begin_events();
     phase_events(out, ex);
     let event_ts = ex.response.map_or(req.span.last_ts, |r| r.span.first_ts);
     for p in facts.partitions.iter().take(config.max_events) {
-        partition_event(out, p, knowledge, nanos(event_ts));
+        let count_known = facts.record_count.is_some();
+        partition_event(out, p, count_known, knowledge, nanos(event_ts));
     }
     let dropped_events = facts.partitions.len().saturating_sub(config.max_events) as u32;
     out.begin_links(dropped_events);
     record_links(out, facts, knowledge);
-    let code = if error.is_some() {
-        StatusCode::Error
-    } else {
-        StatusCode::Unset
-    };
+    let (code, status_message) = outcome.status();
     out.end_span(facts.links_dropped, &status_message, code as i32);
+}
+
+/// What the span's status says. Following semconv's "Recording errors", a span is
+/// an error only when the operation as a whole failed: a top-level error, or an error
+/// in every partition it touched. When only some partitions failed, the client got
+/// the rest (and handles the others, e.g. by refreshing metadata), so the status stays
+/// UNSET; the message, `kapture.partitions.errors` and the failed partitions'
+/// `kafka.partition` events (with `error.type`) say what went wrong. An exchange whose
+/// response the capture lacks is no success either: UNSET, with a message saying so.
+enum Outcome {
+    Ok,
+    NotCaptured,
+    Failed { code: i16, message: String },
+    PartlyFailed { failed: usize, message: String },
+}
+
+impl Outcome {
+    fn of(ex: &Exchange, knowledge: &Knowledge) -> Outcome {
+        let facts = &ex.facts;
+        let Some((code, first)) = facts.first_error() else {
+            return if ex.state == ResponseState::NotCaptured {
+                Outcome::NotCaptured
+            } else {
+                Outcome::Ok
+            };
+        };
+        let name = error_name(code).unwrap_or("UNKNOWN");
+        let Some(p) = first else {
+            return Outcome::Failed {
+                code,
+                message: name.to_string(),
+            };
+        };
+        let at = format!(
+            "{name} on {}-{}",
+            display_topic(&p.topic, knowledge),
+            p.partition
+        );
+        let total = facts.partitions.len();
+        let failed = facts
+            .partitions
+            .iter()
+            .filter(|p| p.error_code != 0)
+            .count();
+        if failed == total {
+            Outcome::Failed { code, message: at }
+        } else {
+            Outcome::PartlyFailed {
+                failed,
+                message: format!("{failed} of {total} partitions failed, first: {at}"),
+            }
+        }
+    }
+
+    fn status(self) -> (StatusCode, String) {
+        match self {
+            Outcome::Ok => (StatusCode::Unset, String::new()),
+            Outcome::NotCaptured => (StatusCode::Unset, NOT_CAPTURED_MESSAGE.to_string()),
+            Outcome::Failed { message, .. } => (StatusCode::Error, message),
+            Outcome::PartlyFailed { message, .. } => (StatusCode::Unset, message),
+        }
+    }
 }
 
 /// The distinct topics of an exchange: those named (by the capture or the user) and
@@ -774,10 +872,12 @@ fn body_attributes(out: &mut dyn SpanOut, api_key: i16, facts: &Facts, topics: &
         );
     }
     if matches!(api_key, api::PRODUCE | api::FETCH) && !parts.is_empty() {
-        let records: u64 = parts.iter().map(|p| p.records).sum();
         let batches: u64 = parts.iter().map(|p| u64::from(p.batches)).sum();
         let bytes: u64 = parts.iter().map(|p| p.record_bytes).sum();
-        out.int(attr::BATCH_MESSAGE_COUNT, records as i64);
+        // Absent when not sure: a cut body may hold records nobody saw.
+        if let Some(records) = facts.record_count {
+            out.int(attr::BATCH_MESSAGE_COUNT, records as i64);
+        }
         out.int(attr::PARTITION_COUNT, parts.len() as i64);
         out.int(attr::BATCHES, batches as i64);
         out.int(attr::RECORD_BYTES, bytes as i64);
@@ -793,12 +893,14 @@ fn body_attributes(out: &mut dyn SpanOut, api_key: i16, facts: &Facts, topics: &
         }
     }
     if let [p] = parts.as_slice() {
+        // The offset of a message: only when the exchange carried exactly one (semconv
+        // recommends it for single messages; batches keep it on their links).
         let offset = match api_key {
             api::PRODUCE => p.base_offset.filter(|&o| o >= 0),
-            api::FETCH => p.first_offset.or(p.fetch_offset),
+            api::FETCH => p.first_offset,
             _ => None,
         };
-        if let Some(o) = offset {
+        if let Some(o) = offset.filter(|_| facts.record_count == Some(1)) {
             out.int(attr::KAFKA_OFFSET, o);
         }
         if let Some(hw) = p.high_watermark {
@@ -860,14 +962,22 @@ fn body_attributes(out: &mut dyn SpanOut, api_key: i16, facts: &Facts, topics: &
 
 /// One event per partition, stamped when the response began, or when the request
 /// ended if there is no response.
-fn partition_event(out: &mut dyn SpanOut, p: &PartitionFacts, knowledge: &Knowledge, ts: u64) {
+fn partition_event(
+    out: &mut dyn SpanOut,
+    p: &PartitionFacts,
+    count_known: bool,
+    knowledge: &Knowledge,
+    ts: u64,
+) {
     out.begin_event(ts, attr::EVENT_PARTITION);
     topic_attribute(out, &p.topic, knowledge);
     out.str(
         attr::DESTINATION_PARTITION,
         itoa::Buffer::new().format(p.partition),
     );
-    out.int(attr::BATCH_MESSAGE_COUNT, p.records as i64);
+    if count_known {
+        out.int(attr::BATCH_MESSAGE_COUNT, p.records as i64);
+    }
     out.int(attr::RECORD_BYTES, p.record_bytes as i64);
     let optional = [
         (attr::FETCH_OFFSET, p.fetch_offset),

@@ -74,6 +74,10 @@ pub enum TopicRow {
     Several,
     /// Exchanges naming no topic (an empty Fetch, a body that did not decode).
     NoTopic,
+    /// Fetches that waited about their `max_wait_ms` and returned no records (see
+    /// [`is_long_poll`]): kept out of every other row, since their time is the
+    /// client's wait, not the broker's.
+    LongPoll,
 }
 
 impl TopicRow {
@@ -85,6 +89,7 @@ impl TopicRow {
             TopicRow::Id(id) => Some(TopicId(*id).to_string()),
             TopicRow::Several => Some("(several)".into()),
             TopicRow::NoTopic => Some("(none)".into()),
+            TopicRow::LongPoll => Some("(long poll)".into()),
         }
     }
 
@@ -173,6 +178,13 @@ impl LatencyStats {
             broker: (report.broker.ip, report.broker.port),
             topic,
         };
+        if is_long_poll(ex) {
+            self.rows
+                .entry(key(TopicRow::LongPoll))
+                .or_default()
+                .add(&timing, error);
+            return;
+        }
         if per_topic(ex.request.api_key) {
             let row = TopicRow::of(ex, knowledge);
             self.rows.entry(key(row)).or_default().add(&timing, error);
@@ -224,6 +236,19 @@ impl LatencyStats {
     }
 }
 
+/// A long-poll Fetch: answered with no records (a sure count of 0) after waiting at
+/// least 90% of the `max_wait_ms` its request allowed. The broker held it on purpose.
+pub fn is_long_poll(ex: &Exchange) -> bool {
+    let (Some(fetch), Some(resp)) = (&ex.facts.fetch, &ex.response) else {
+        return false;
+    };
+    let wait = resp.span.first_ts - ex.request.span.last_ts;
+    ex.request.api_key == api::FETCH
+        && ex.facts.record_count == Some(0)
+        && fetch.max_wait_ms > 0
+        && wait >= i64::from(fetch.max_wait_ms) * 900_000
+}
+
 /// Nearest-rank percentiles of a set of durations, in nanoseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -270,7 +295,8 @@ pub struct LatencyRow {
     /// The broker end of the connections: `address:port`.
     pub broker: String,
     /// `null` for the row of every exchange of this API and broker; otherwise the one
-    /// topic of the row's exchanges, `(several)` or `(none)` (Produce and Fetch only).
+    /// topic of the row's exchanges, `(several)` or `(none)` (Produce and Fetch only), or
+    /// `(long poll)` for the Fetches that waited out their `max_wait_ms` empty-handed.
     pub topic: Option<String>,
     pub count: u64,
     /// Exchanges whose response carried a Kafka error.

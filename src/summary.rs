@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::kafka::api;
 use crate::kafka::exchange::{Exchange, ExchangeCounts, KafkaStats};
+use crate::kafka::facts::ClientSoftware;
 use crate::kafka::{ConnectionReport, Unrecognised, Verdict};
 use crate::knowledge::Knowledge;
 use crate::net::NetSkip;
@@ -68,6 +69,8 @@ pub struct Summary {
     pub error_responses: u64,
     /// Topic ids no Metadata response or topic map named.
     pub unresolved_topic_ids: BTreeSet<String>,
+    /// Kafka connections by the client library they announced (ApiVersions v3+).
+    pub client_libraries: BTreeMap<ClientSoftware, u64>,
     /// Trace-context links kept, and left out by the per-span cap.
     pub record_links: u64,
     pub record_links_dropped: u64,
@@ -155,6 +158,9 @@ impl Summary {
         self.gaps += report.gaps;
         self.gap_bytes += report.gap_bytes;
         self.raw_sasl_token_connections += u64::from(report.raw_sasl_tokens);
+        if let Some(sw) = &report.client_software {
+            *self.client_libraries.entry(sw.clone()).or_default() += 1;
+        }
         for s in &report.tcp {
             self.retransmitted_segments += s.retransmitted_segments;
             self.out_of_order_segments += s.out_of_order_segments;
@@ -234,6 +240,18 @@ impl fmt::Display for Summary {
             "  exchanges: {} found, {emitted}, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
             e.total, self.filtered_out, e.paired, e.not_expected, e.not_captured
         );
+        if !self.client_libraries.is_empty() {
+            let libraries: Vec<String> = self
+                .client_libraries
+                .iter()
+                .map(|(sw, n)| format!("{} {} ({n})", sw.name, sw.version))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  client libraries (ApiVersions v3+; connections): {}",
+                libraries.join(", ")
+            );
+        }
         if self.error_responses > 0 || self.record_links > 0 {
             let _ = writeln!(
                 out,
@@ -385,6 +403,9 @@ pub struct SummaryJson {
     /// Spans built (phase spans included); 0 with `--no-spans`.
     pub spans: u64,
     pub record_links: u64,
+    /// The client libraries the Kafka connections announced (ApiVersions v3+), by
+    /// name then version.
+    pub client_libraries: Vec<ClientLibraryJson>,
     pub skipped: SkippedJson,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
@@ -402,6 +423,14 @@ pub struct SummaryJson {
     /// Present (and true) only when a signal stopped the run early.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientLibraryJson {
+    pub name: String,
+    pub version: String,
+    /// Kafka connections that announced it.
+    pub connections: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -485,6 +514,15 @@ impl Summary {
             },
             spans: self.spans,
             record_links: self.record_links,
+            client_libraries: self
+                .client_libraries
+                .iter()
+                .map(|(sw, n)| ClientLibraryJson {
+                    name: sw.name.to_string(),
+                    version: sw.version.to_string(),
+                    connections: *n,
+                })
+                .collect(),
             skipped: SkippedJson {
                 unpaired_responses: k.unpaired_responses,
                 gaps: self.gaps,

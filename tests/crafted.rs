@@ -1,6 +1,7 @@
 //! End-to-end cases no real capture here holds, built with kapture's test kit
 //! (kafka-protocol encoders + etherparse packets): topic ids that nothing names (and
-//! `--topic-map`), a decompression bomb, and a response that never came.
+//! `--topic-map`), a decompression bomb, a response that never came, and a Produce
+//! that failed in some of its partitions only.
 
 mod common;
 
@@ -84,7 +85,8 @@ fn unnamed_topic_ids_stay_visible_and_a_topic_map_names_them() {
         Some(TOPIC_ID_TEXT)
     );
     assert_eq!(int_attr(s, "messaging.batch.message_count"), Some(3));
-    assert_eq!(int_attr(s, "messaging.kafka.offset"), Some(100));
+    // Three messages: no single message's offset on the span.
+    assert_eq!(int_attr(s, "messaging.kafka.offset"), None);
     assert_eq!(int_attr(s, "kapture.fetch.high_watermark"), Some(103));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -268,4 +270,85 @@ fn produce_v13_by_topic_id_with_a_partition_error() {
     );
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_file(&map).unwrap();
+}
+
+#[test]
+fn errors_in_some_partitions_only_leave_the_status_unset_with_a_message() {
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let partition = |i: i32| {
+        PartitionProduceData::default()
+            .with_index(i)
+            .with_records(Some(Bytes::from(testkit::record_batch(0, 0, 1, &[]))))
+    };
+    let name = || TopicName(StrBytes::from_static_str("orders"));
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name())
+                .with_partition_data((0..3).map(partition).collect()),
+        ]);
+    let answer = |i: i32, error: i16| {
+        PartitionProduceResponse::default()
+            .with_index(i)
+            .with_error_code(error)
+            .with_base_offset(if error == 0 { 7 } else { -1 })
+    };
+    let respond = |errors: [i16; 3]| {
+        ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default()
+                .with_name(name())
+                .with_partition_responses((0..3).map(|i| answer(i, errors[i as usize])).collect()),
+        ])
+    };
+    let mut conv = Conversation::new(41004, 9092, 1, 2);
+    conv.handshake(0, MS, 2 * MS);
+    let exchanges = [(1, [0, 6, 0]), (2, [6, 6, 6])];
+    for (id, errors) in exchanges {
+        let t = i64::from(id) * 10 * MS;
+        conv.send(
+            Side::Client,
+            t,
+            &testkit::request_frame(0, 9, id, Some("p"), &request),
+        );
+        conv.send(
+            Side::Broker,
+            t + MS,
+            &testkit::response_frame(0, 9, id, &respond(errors)),
+        );
+    }
+    let path = write_capture("partial-errors", &conv);
+    let out = kapture(["-q", path.to_str().unwrap()]);
+    let spans = parse_spans(&out.stdout);
+    assert_eq!(spans.len(), 2);
+    // One partition of three failed: the Produce as a whole did not.
+    let partly = &spans[0];
+    let status = partly.status.as_ref().unwrap();
+    assert_eq!(status.code, 0);
+    assert_eq!(
+        status.message,
+        "1 of 3 partitions failed, first: NOT_LEADER_OR_FOLLOWER on orders-1"
+    );
+    assert_eq!(str_attr(partly, "error.type"), None);
+    assert_eq!(int_attr(partly, "kapture.partitions.errors"), Some(1));
+    let failed_events: Vec<_> = partly
+        .events
+        .iter()
+        .filter(|e| e.attributes.iter().any(|kv| kv.key == "error.type"))
+        .collect();
+    assert_eq!(failed_events.len(), 1);
+    // Every partition failed: the operation failed.
+    let failed = &spans[1];
+    assert_eq!(failed.status.as_ref().unwrap().code, 2);
+    assert_eq!(
+        str_attr(failed, "error.type").as_deref(),
+        Some("NOT_LEADER_OR_FOLLOWER")
+    );
+    assert_eq!(int_attr(failed, "kapture.partitions.errors"), None);
+    std::fs::remove_file(&path).unwrap();
 }

@@ -307,12 +307,24 @@ fn codecs_and_single_partition_offsets() {
         )
         .collect();
     assert_eq!(codecs, ["none", "gzip", "snappy", "lz4", "zstd"]);
-    // Each Produce of 3 records got the next base offset.
+    // Each Produce of 3 records got the next base offset (on its partition event: a
+    // span of 3 messages carries no single message's offset).
     let offsets: Vec<i64> = spans
         .iter()
-        .filter_map(|s| int_attr(s, "messaging.kafka.offset"))
+        .flat_map(|s| &s.events)
+        .flat_map(|e| &e.attributes)
+        .filter(|kv| kv.key == "kapture.base_offset")
+        .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Value::IntValue(v) => Some(*v),
+            _ => None,
+        })
         .collect();
     assert_eq!(offsets, [0, 3, 6, 9, 12]);
+    assert!(
+        spans
+            .iter()
+            .all(|s| int_attr(s, "messaging.kafka.offset").is_none())
+    );
     assert!(
         spans
             .iter()

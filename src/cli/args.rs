@@ -80,6 +80,12 @@ pub struct Args {
     )]
     pub service_name: String,
 
+    /// Group spans by client: one resource per client, its service.name taken from
+    /// the client id, the client address or the client software (ApiVersions v3+),
+    /// falling back to the client address.
+    #[arg(long, value_name = "SOURCE", hide_short_help = true)]
+    pub service_name_from: Option<crate::service::ServiceSource>,
+
     /// Worker threads [default: one per core].
     ///
     /// Worker threads for reading the capture, analysing connections and building

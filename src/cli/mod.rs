@@ -282,6 +282,7 @@ impl Config {
                 latency: summary.is_some() || args.report.is_some(),
                 top: args.top,
                 report: args.report.is_some(),
+                service_from: args.service_name_from,
             },
             service_name: args.service_name,
             threads: args.threads,
@@ -572,11 +573,11 @@ fn run_inputs(config: &Config) -> ExitCode {
             i as u32,
             &pipeline_config,
             &mut summary,
-            &mut |span| {
+            &mut |span, service| {
                 if crate::interrupt::requested() {
                     return Err(crate::interrupt::error());
                 }
-                writer.push(span)
+                writer.push_for(service, span)
             },
         );
         for w in &mut summary.capture_warnings[warnings_before..] {

@@ -170,6 +170,22 @@ pub struct Facts {
     pub group: Option<Arc<str>>,
     /// Metadata responses: topic ids and their names.
     pub topic_names: Vec<([u8; 16], Arc<str>)>,
+    /// Records carried (Produce request, Fetch response), only when the count is sure:
+    /// the body was decoded in full, or the cut part provably held no other record.
+    pub record_count: Option<u64>,
+    /// Metadata v2+ responses: the cluster id, and the brokers the response lists
+    /// (host as advertised, port), which belong to that cluster.
+    pub cluster_id: Option<Arc<str>>,
+    pub cluster_brokers: Vec<(Arc<str>, i32)>,
+    /// ApiVersions v3+ requests (KIP-511): the client library's name and version.
+    pub client_software: Option<ClientSoftware>,
+}
+
+/// The client library a connection announced in its ApiVersions request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientSoftware {
+    pub name: Arc<str>,
+    pub version: Arc<str>,
 }
 
 impl Facts {
@@ -220,13 +236,21 @@ impl Default for FactsOptions {
 
 /// Whether kapture reads the body of `api_key` at all.
 pub fn has_body_facts(api_key: i16) -> bool {
-    matches!(api_key, api::PRODUCE | api::FETCH | api::METADATA) || group_api(api_key)
+    matches!(
+        api_key,
+        api::PRODUCE | api::FETCH | api::METADATA | api::API_VERSIONS
+    ) || group_api(api_key)
 }
 
-/// APIs whose request names the consumer group first.
-fn group_api(api_key: i16) -> bool {
-    // OffsetCommit, JoinGroup, Heartbeat, SyncGroup, LeaveGroup, ConsumerGroupHeartbeat.
-    matches!(api_key, 8 | 11 | 12 | 13 | 14 | 68)
+/// OffsetCommit and TxnOffsetCommit: the consumer settles (commits) offsets.
+pub const OFFSET_COMMIT: i16 = 8;
+pub const OFFSET_FETCH: i16 = 9;
+pub const TXN_OFFSET_COMMIT: i16 = 28;
+
+/// APIs whose request names the consumer group itself: OffsetCommit, OffsetFetch,
+/// JoinGroup, Heartbeat, LeaveGroup, SyncGroup, TxnOffsetCommit, ConsumerGroupHeartbeat.
+pub fn group_api(api_key: i16) -> bool {
+    matches!(api_key, 8 | 9 | 11 | 12 | 13 | 14 | 28 | 68)
 }
 
 /// Largest copy buffer a worker keeps between bodies; a bigger body's buffer is freed
@@ -402,9 +426,52 @@ fn decode_request(
         },
         k if group_api(k) => {
             let flexible = api::info(k).is_some_and(|i| i.is_flexible(version));
-            facts.group = group_id(bytes, flexible).map(Arc::from);
+            facts.group = request_group(k, version, bytes, flexible).map(Arc::from);
         }
+        api::API_VERSIONS if version >= 3 => match body::api_versions_request(bytes, version) {
+            Ok(a) => {
+                facts.client_software = Some(ClientSoftware {
+                    name: Arc::from(a.client_software_name),
+                    version: Arc::from(a.client_software_version),
+                });
+            }
+            Err(e) => note_error(&mut facts.request_error, &e, cut),
+        },
         _ => {}
+    }
+    if api_key == api::PRODUCE {
+        facts.record_count = if facts.request_error.is_none() && !cut {
+            Some(facts.partitions.iter().map(|p| p.records).sum())
+        } else {
+            cut_produce_count(facts, version, bytes)
+        };
+    }
+}
+
+/// A cut Produce request's record count, when the captured bytes make it sure (see
+/// [`body::produce_request_cut_count`]); the partition then carries it too.
+fn cut_produce_count(facts: &mut Facts, version: i16, bytes: &[u8]) -> Option<u64> {
+    let sure = body::produce_request_cut_count(bytes, version)?;
+    let pf = facts.partition_mut(Topic::from_ref(&sure.topic), sure.partition);
+    pf.records = sure.records;
+    Some(sure.records)
+}
+
+/// The group a group API request names: first in most, after the transactional id in
+/// TxnOffsetCommit, and in OffsetFetch v8+ the only group of its `groups` array.
+fn request_group(api_key: i16, version: i16, b: &[u8], flexible: bool) -> Option<&str> {
+    match api_key {
+        TXN_OFFSET_COMMIT => {
+            let (_, after) = string_at(b, 0, flexible)?;
+            string_at(b, after, flexible).map(|(g, _)| g)
+        }
+        OFFSET_FETCH if version >= 8 => {
+            // A compact array length: exactly one group, or no single group to name.
+            let (n, at) = header::uvarint(b, 0)?;
+            (n == 2).then_some(())?;
+            string_at(b, at, flexible).map(|(g, _)| g)
+        }
+        _ => group_id(b, flexible),
     }
 }
 
@@ -478,10 +545,23 @@ fn decode_response(
                     .topic_names()
                     .map(|(id, name)| (id.0, Arc::from(name)))
                     .collect();
+                facts.cluster_id = m.cluster_id.filter(|c| !c.is_empty()).map(Arc::from);
+                if facts.cluster_id.is_some() {
+                    facts.cluster_brokers = m
+                        .brokers
+                        .iter()
+                        .map(|b| (Arc::from(b.host), b.port))
+                        .collect();
+                }
             }
             Err(e) => note_error(&mut facts.response_error, &e, cut),
         },
         _ => {}
+    }
+    if api_key == api::FETCH {
+        // A Fetch response cut by the capture may hold records nobody saw.
+        let decoded = facts.response_error.is_none() && !cut;
+        facts.record_count = decoded.then(|| facts.partitions.iter().map(|p| p.records).sum());
     }
 }
 
@@ -596,14 +676,21 @@ fn hex_into(text: &str, out: &mut [u8]) -> Option<()> {
 /// The group id every group API request starts with: a string, compact in flexible
 /// versions.
 fn group_id(b: &[u8], flexible: bool) -> Option<&str> {
+    string_at(b, 0, flexible).map(|(s, _)| s)
+}
+
+/// A non-null string at `at` (compact in flexible versions) and the offset after it;
+/// bounds-checked, so a length past the bytes gives `None`.
+fn string_at(b: &[u8], at: usize, flexible: bool) -> Option<(&str, usize)> {
     let (len, start) = if flexible {
-        let (n, p) = header::uvarint(b, 0)?;
+        let (n, p) = header::uvarint(b, at)?;
         (n.checked_sub(1)? as usize, p)
     } else {
-        let n = i16::from_be_bytes(b.get(0..2)?.try_into().ok()?);
-        (usize::try_from(n).ok()?, 2)
+        let n = i16::from_be_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?);
+        (usize::try_from(n).ok()?, at + 2)
     };
-    std::str::from_utf8(b.get(start..start + len)?).ok()
+    let end = start.checked_add(len)?;
+    Some((std::str::from_utf8(b.get(start..end)?).ok()?, end))
 }
 
 #[cfg(test)]
@@ -640,5 +727,33 @@ mod tests {
         assert_eq!(group_id(&[3, b'g', b'1'], true), Some("g1"));
         assert_eq!(group_id(&[0, 9, b'g'], false), None);
         assert_eq!(group_id(&[0], true), None);
+    }
+
+    #[test]
+    fn group_ids_after_a_transactional_id_and_in_a_groups_array() {
+        // TxnOffsetCommit v3 (flexible): transactional id "t", then group "g1".
+        let txn = [2, b't', 3, b'g', b'1', 0];
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 3, &txn, true), Some("g1"));
+        // v0: classic strings.
+        let txn = [0, 1, b't', 0, 2, b'g', b'1'];
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 0, &txn, false), Some("g1"));
+        assert_eq!(request_group(TXN_OFFSET_COMMIT, 0, &txn[..5], false), None);
+        // OffsetFetch v8+: a compact array of one group, or of two (no single group).
+        assert_eq!(
+            request_group(OFFSET_FETCH, 9, &[2, 3, b'g', b'1'], true),
+            Some("g1")
+        );
+        assert_eq!(
+            request_group(OFFSET_FETCH, 9, &[3, 3, b'g', b'1'], true),
+            None
+        );
+        // OffsetFetch v7 names its group first.
+        assert_eq!(
+            request_group(OFFSET_FETCH, 7, &[3, b'g', b'1'], true),
+            Some("g1")
+        );
+        // A length past the end is no group, and no panic.
+        assert_eq!(request_group(OFFSET_FETCH, 9, &[2, 0x7f], true), None);
+        assert_eq!(string_at(&[0xff, 0xff, 0xff, 0xff, 0x0f], 0, true), None);
     }
 }

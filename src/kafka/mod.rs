@@ -104,6 +104,20 @@ pub struct ConnectionReport {
     /// A SaslHandshake v0 was exchanged, so the client then sent raw SASL tokens,
     /// which are not Kafka frames and were skipped.
     pub raw_sasl_tokens: bool,
+    /// The client library the connection announced (ApiVersions v3+), if it did.
+    pub client_software: Option<facts::ClientSoftware>,
+    /// The first client id its requests gave.
+    pub client_id: Option<std::sync::Arc<str>>,
+}
+
+/// The client software a connection announced: the first ApiVersions v3+ request that
+/// named it. Takes exchanges in request order, so it can be fed as they complete.
+pub fn client_software_of<'e>(
+    exchanges: impl IntoIterator<Item = &'e Exchange>,
+) -> Option<facts::ClientSoftware> {
+    exchanges
+        .into_iter()
+        .find_map(|e| e.facts.client_software.clone())
 }
 
 impl ConnectionReport {
@@ -123,6 +137,8 @@ impl ConnectionReport {
             rtt: self.rtt,
             tcp_events,
             raw_sasl_tokens: self.raw_sasl_tokens,
+            client_software: self.client_software.clone(),
+            client_id: self.client_id.clone(),
         }
     }
 
@@ -208,6 +224,8 @@ impl KafkaConn {
                 rtt: timing::Rtt::default(),
                 tcp_events: timing::EventLog::default(),
                 raw_sasl_tokens: false,
+                client_software: None,
+                client_id: None,
             },
             ends,
             dirs: [DirStream::new(), DirStream::new()],
@@ -456,6 +474,12 @@ impl KafkaConn {
                 self.budget = limits.budget_left();
             }
             self.report.raw_sasl_tokens |= key == 17 && ex.request.api_version == 0;
+            if self.report.client_software.is_none() {
+                self.report.client_software = ex.facts.client_software.clone();
+            }
+            if self.report.client_id.is_none() {
+                self.report.client_id = ex.request.client_id.clone();
+            }
             self.exchanges += 1;
             self.answered |= ex.response.is_some();
             if self.candidate || (!config.ports.explicit && self.answered) {

@@ -206,6 +206,10 @@ pub type FailureHook = Box<dyn FnMut(&str) + Send>;
 pub struct Exporter {
     config: ExportConfig,
     envelope: Envelope,
+    /// The envelope of the run's one service, and the client service of the batch
+    /// being gathered under `--service-name-from` (a batch holds one service).
+    base_envelope: Envelope,
+    batch_service: Option<Box<str>>,
     agent: ureq::Agent,
     batch: Batch,
     batch_spans: usize,
@@ -262,7 +266,9 @@ impl Exporter {
             .map_or(0, |d| d.as_nanos() as u64);
         Exporter {
             config,
+            base_envelope: envelope.clone(),
             envelope,
+            batch_service: None,
             agent,
             batch,
             batch_spans: 0,
@@ -305,6 +311,21 @@ impl Exporter {
             Protocol::HttpProtobuf => Batch::Protobuf(Vec::new()),
             Protocol::HttpJson => Batch::Json(Vec::new()),
         }
+    }
+
+    /// Adds one span of client service `service` (`None`: the run's one service);
+    /// a span of another service than the batch's sends the batch first, so each
+    /// request's resource names the service of all its spans.
+    pub fn push_for(&mut self, service: Option<&str>, span_json: &[u8]) {
+        if self.batch_service.as_deref() != service {
+            self.flush();
+            self.batch_service = service.map(Box::from);
+            self.envelope = match service {
+                Some(name) => self.base_envelope.for_service(name),
+                None => self.base_envelope.clone(),
+            };
+        }
+        self.push(span_json);
     }
 
     /// Adds one span, serialised as [`super::span_json`] does; sends a request when

@@ -81,6 +81,12 @@ impl Envelope {
         }
     }
 
+    /// The same envelope for another `service.name`: a client's, under
+    /// `--service-name-from`.
+    pub fn for_service(&self, service_name: &str) -> Envelope {
+        Envelope::new(service_name)
+    }
+
     /// The same envelope as a protobuf message around `spans`.
     pub fn resource_spans(&self, spans: Vec<Span>) -> ResourceSpans {
         let mut rs = self.template.clone();
@@ -110,7 +116,11 @@ impl Envelope {
 /// goes.
 pub struct LineWriter<W: Write> {
     out: W,
+    /// The envelope of the open line, and of the run's one service.
     envelope: Envelope,
+    base: Envelope,
+    /// The client service of the open line under `--service-name-from`.
+    line_service: Option<Box<str>>,
     /// Bytes of the spans (and the commas between them) in the open line.
     line_len: usize,
     spans_in_line: usize,
@@ -122,12 +132,29 @@ impl<W: Write> LineWriter<W> {
     pub fn new(out: W, envelope: Envelope) -> Self {
         LineWriter {
             out,
+            base: envelope.clone(),
             envelope,
+            line_service: None,
             line_len: 0,
             spans_in_line: 0,
             lines: 0,
             spans: 0,
         }
+    }
+
+    /// Adds one span of client service `service` (`None`: the run's one service). A
+    /// line holds one `ResourceSpans`, so a span of another service than the open
+    /// line's starts a new line: output order, and so determinism, are kept.
+    pub fn push_for(&mut self, service: Option<&str>, span: &[u8]) -> io::Result<()> {
+        if self.line_service.as_deref() != service {
+            self.end_line()?;
+            self.line_service = service.map(Box::from);
+            self.envelope = match service {
+                Some(name) => self.base.for_service(name),
+                None => self.base.clone(),
+            };
+        }
+        self.push(span)
     }
 
     /// Adds one serialised span, starting a new line when this one would grow too long.

@@ -17,7 +17,7 @@ pub struct Sink<W: Write> {
     writer: LineWriter<W>,
     exporter: Option<Exporter>,
     rebase: Option<RebaseTo>,
-    held: Vec<Vec<u8>>,
+    held: Vec<(Vec<u8>, Option<Box<str>>)>,
 }
 
 impl<W: Write> Sink<W> {
@@ -36,11 +36,16 @@ impl<W: Write> Sink<W> {
 
     /// Adds one serialised span.
     pub fn push(&mut self, span: &[u8]) -> io::Result<()> {
+        self.push_for(None, span)
+    }
+
+    /// Adds one span of client service `service` (`--service-name-from`).
+    pub fn push_for(&mut self, service: Option<&str>, span: &[u8]) -> io::Result<()> {
         if self.rebase.is_some() {
-            self.held.push(span.to_vec());
+            self.held.push((span.to_vec(), service.map(Box::from)));
             return Ok(());
         }
-        self.forward(span)
+        self.forward(service, span)
     }
 
     /// Spans handed to the sink so far.
@@ -48,10 +53,10 @@ impl<W: Write> Sink<W> {
         self.writer.spans + self.held.len() as u64
     }
 
-    fn forward(&mut self, span: &[u8]) -> io::Result<()> {
-        self.writer.push(span)?;
+    fn forward(&mut self, service: Option<&str>, span: &[u8]) -> io::Result<()> {
+        self.writer.push_for(service, span)?;
         if let Some(exporter) = &mut self.exporter {
-            exporter.push(span);
+            exporter.push_for(service, span);
         }
         Ok(())
     }
@@ -61,15 +66,17 @@ impl<W: Write> Sink<W> {
     pub fn finish(mut self) -> io::Result<(W, Option<ExportReport>)> {
         if let Some(to) = self.rebase {
             let held = std::mem::take(&mut self.held);
-            let earliest = held.iter().filter_map(|s| rebase::start_of(s)).min();
+            let earliest = held.iter().filter_map(|(s, _)| rebase::start_of(s)).min();
             let offset = earliest.map_or(0, |e| to.offset_from(e));
-            let moved: Vec<Vec<u8>> = held
-                .par_iter()
-                .map(|s| rebase::shift_json(s, offset).unwrap_or_else(|_| s.clone()))
+            let moved: Vec<(Vec<u8>, Option<Box<str>>)> = held
+                .into_par_iter()
+                .map(|(s, service)| {
+                    let shifted = rebase::shift_json(&s, offset).unwrap_or(s);
+                    (shifted, service)
+                })
                 .collect();
-            drop(held);
-            for span in &moved {
-                self.forward(span)?;
+            for (span, service) in &moved {
+                self.forward(service.as_deref(), span)?;
             }
         }
         let out = self.writer.finish()?;

@@ -56,7 +56,7 @@ impl<'a, 's> Merger<'a, 's> {
             marks: vec![Key::default(); workers],
             knowledge: Knowledge {
                 topics: config.topic_map.clone(),
-                groups: Default::default(),
+                ..Knowledge::default()
             },
             topic_ids: BTreeSet::new(),
             summary,
@@ -71,7 +71,7 @@ impl<'a, 's> Merger<'a, 's> {
     pub fn run(
         &mut self,
         rounds: Receiver<Round>,
-        emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+        emit: &mut crate::pipeline::EmitSpan<'_>,
     ) -> std::io::Result<()> {
         for round in rounds {
             let w = round.worker;
@@ -87,10 +87,7 @@ impl<'a, 's> Merger<'a, 's> {
     }
 
     /// Writes every output no worker can still precede.
-    fn write_ready(
-        &mut self,
-        emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
-    ) -> std::io::Result<()> {
+    fn write_ready(&mut self, emit: &mut crate::pipeline::EmitSpan<'_>) -> std::io::Result<()> {
         loop {
             let mut best: Option<(usize, Place)> = None;
             for (w, q) in self.queues.iter().enumerate() {
@@ -124,7 +121,7 @@ impl<'a, 's> Merger<'a, 's> {
         &mut self,
         output: Output,
         spans: &RoundSpans,
-        emit: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+        emit: &mut crate::pipeline::EmitSpan<'_>,
     ) -> std::io::Result<()> {
         match output {
             Output::Ended(e) => {
@@ -152,6 +149,7 @@ impl<'a, 's> Merger<'a, 's> {
                     exchange,
                     span_index,
                     span_count,
+                    service,
                     ..
                 } = *d;
                 if let Some(c) = &mut self.collect {
@@ -164,7 +162,7 @@ impl<'a, 's> Merger<'a, 's> {
                 let (buf, ends) = spans;
                 for i in span_index..span_index + span_count as usize {
                     let start = if i == 0 { 0 } else { ends[i - 1] };
-                    emit(&buf[start..ends[i]])?;
+                    emit(&buf[start..ends[i]], service.as_deref())?;
                 }
                 Ok(())
             }

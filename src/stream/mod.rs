@@ -118,6 +118,8 @@ pub struct Done {
     pub request_rank: u64,
     /// It passed the filters.
     pub selected: bool,
+    /// Its client's service under `--service-name-from`.
+    pub service: Option<Arc<str>>,
     /// Its serialised spans: `span_count` of the round's, from the `span_index`th.
     pub span_index: usize,
     pub span_count: u32,

@@ -37,6 +37,7 @@ type GroupKey = (Option<Arc<str>>, IpAddr);
 pub struct Shared {
     topics: RwLock<HashMap<[u8; 16], Said>>,
     groups: RwLock<HashMap<GroupKey, Said>>,
+    clusters: RwLock<HashMap<crate::net::Endpoint, Said>>,
     /// Per worker: every packet up to this position has been read and its names
     /// recorded.
     marks: Vec<AtomicU64>,
@@ -72,6 +73,18 @@ impl Shared {
                 }
             }
         }
+        if ex.facts.cluster_id.is_some() {
+            let mut clusters = self.clusters.write().expect("not poisoned");
+            for (endpoint, cluster) in crate::knowledge::cluster_endpoints(report.broker, &ex.facts)
+            {
+                let e = clusters
+                    .entry(endpoint)
+                    .or_insert_with(|| (cluster.clone(), key));
+                if key < e.1 {
+                    *e = (cluster, key);
+                }
+            }
+        }
         if let Some(group) = &ex.facts.group {
             let mut groups = self.groups.write().expect("not poisoned");
             let e = groups
@@ -85,6 +98,14 @@ impl Shared {
 
     fn topic(&self, id: &[u8; 16]) -> Option<Said> {
         self.topics.read().expect("not poisoned").get(id).cloned()
+    }
+
+    fn cluster(&self, broker: &crate::net::Endpoint) -> Option<Said> {
+        self.clusters
+            .read()
+            .expect("not poisoned")
+            .get(broker)
+            .cloned()
     }
 
     fn group(&self, client_id: &Option<Arc<str>>, ip: IpAddr) -> Option<Said> {
@@ -286,7 +307,7 @@ impl<'a> Worker<'a> {
             verdicts: Default::default(),
             knowledge: Knowledge {
                 topics: config.topic_map.clone(),
-                groups: HashMap::new(),
+                ..Knowledge::default()
             },
             out: JsonOut::new(),
         }
@@ -560,6 +581,9 @@ impl<'a> Worker<'a> {
                 &self.knowledge,
             );
         }
+        let service = config
+            .service_from
+            .map(|source| crate::service::service_name(&report, source));
         let released_unnamed =
             exchange.facts.partitions.iter().any(
                 |p| matches!(&p.topic, Topic::Id(id) if !self.knowledge.topics.contains_key(id)),
@@ -571,6 +595,7 @@ impl<'a> Worker<'a> {
             exchange,
             request_rank,
             selected,
+            service,
             span_index: before,
             span_count: (self.out.len() - before) as u32,
             released_unnamed,
@@ -591,6 +616,11 @@ impl<'a> Worker<'a> {
                 self.knowledge.topics.insert(*id, name);
             }
         }
+        if let Some((cluster, named)) = self.shared.cluster(&report.broker)
+            && named <= own
+        {
+            self.knowledge.clusters.insert(report.broker, cluster);
+        }
         if let Some((group, named)) = self.shared.group(&ex.request.client_id, report.client.ip)
             && named <= own
         {
@@ -609,6 +639,7 @@ impl<'a> Worker<'a> {
             }
         }
         self.knowledge.groups.clear();
+        self.knowledge.clusters.clear();
     }
 }
 

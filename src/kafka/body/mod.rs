@@ -7,13 +7,14 @@
 //! kafka-protocol can abort the process on malformed input (see DESIGN.md), so capture
 //! bytes are only ever decoded here. Entry points:
 //! - [`produce_request`], [`produce_response`], [`fetch_request`], [`fetch_response`],
-//!   [`metadata_response`]: `(body, api_version) -> Result<Facts, BodyError>`;
+//!   [`metadata_response`], [`api_versions_request`]: `(body, api_version) -> Result<Facts, BodyError>`;
 //! - [`batches`] / [`summarize`]: walk a records field batch by batch without
 //!   decompressing;
 //! - [`for_each_record_header`]: decompress one batch under a hard cap and a run-wide
 //!   budget and hand each record header to a callback;
 //! - [`error_name`]: Kafka's name of an error code.
 
+mod api_versions;
 mod errors;
 mod fetch;
 mod metadata;
@@ -28,6 +29,7 @@ pub(crate) mod testutil;
 
 use std::fmt;
 
+pub use api_versions::{ApiVersionsRequest, api_versions_request};
 pub use errors::{MAX_ERROR_CODE, error_name};
 pub use fetch::{
     AbortedTransaction, FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse,
@@ -37,9 +39,9 @@ pub use metadata::{
     MetadataBroker, MetadataPartition, MetadataResponse, MetadataTopic, metadata_response,
 };
 pub use produce::{
-    ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopic,
-    ProduceTopicResponse, RecordErrorEntry, produce_request, produce_request_acks,
-    produce_response,
+    CutProduceCount, ProducePartition, ProducePartitionResponse, ProduceRequest, ProduceResponse,
+    ProduceTopic, ProduceTopicResponse, RecordErrorEntry, produce_request, produce_request_acks,
+    produce_request_cut_count, produce_response,
 };
 pub use records::{
     BATCH_HEADER_LEN, Batch, Batches, Codec, CodecSet, Entry, LegacyMessage, RecordsSummary,

@@ -3,7 +3,7 @@
 //! v0-v2 (removed in Kafka 4.0), from the older Kafka schemas: no transactional id
 //! before v3, no throttle time before v1, no log append time before v2.
 
-use super::records::{RecordsSummary, summarize_at};
+use super::records::{BATCH_HEADER_LEN, RecordsSummary, summarize_at};
 use super::{BodyError, Reader, TopicRef, check_version, vec_for};
 
 /// Flexible (compact, tagged) from this version on.
@@ -103,6 +103,58 @@ pub fn produce_request_acks(body: &[u8], version: i16) -> Result<i16, BodyError>
         r.nullable_str("transactional_id", version >= FLEXIBLE)?;
     }
     r.i16("acks")
+}
+
+/// What the start of a cut Produce request says for sure: its only partition and how
+/// many records it carries, when the capture kept the header of a batch that fills the
+/// whole records field and whose offsets agree with its record count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CutProduceCount<'a> {
+    pub topic: TopicRef<'a>,
+    pub partition: i32,
+    pub records: u64,
+}
+
+/// Reads a Produce request body the capture cut short, as far as the first record
+/// batch's header. `None` unless the request holds exactly one topic with exactly one
+/// partition whose records field is one magic-2 data batch (so no record can hide in
+/// the bytes not captured) with `last_offset_delta + 1 == record_count`.
+pub fn produce_request_cut_count(body: &[u8], version: i16) -> Option<CutProduceCount<'_>> {
+    check_version(version, 0, 13).ok()?;
+    let flex = version >= FLEXIBLE;
+    let mut r = Reader::new(body);
+    if version >= 3 {
+        r.nullable_str("transactional_id", flex).ok()?;
+    }
+    r.i16("acks").ok()?;
+    r.i32("timeout_ms").ok()?;
+    if r.array_len("topic_data", flex, 0).ok()? != 1 {
+        return None;
+    }
+    let topic = r.topic_ref(version >= TOPIC_IDS, flex).ok()?;
+    if r.array_len("topic_data.partition_data", flex, 0).ok()? != 1 {
+        return None;
+    }
+    let partition = r.i32("partition_data.index").ok()?;
+    let field_len = r.length("partition_data.records", flex, false).ok()??;
+    let head = r
+        .take(BATCH_HEADER_LEN.min(r.remaining()), "records")
+        .ok()?;
+    let head: &[u8; BATCH_HEADER_LEN] = head.try_into().ok()?;
+    let be32 = |at: usize| i32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let (batch_length, magic, attributes) = (be32(8), head[16] as i8, head[21]);
+    let (last_offset_delta, record_count) = (be32(23), be32(57));
+    let is_control = attributes & 0x20 != 0;
+    let fills_field = usize::try_from(batch_length).ok()?.checked_add(12)? == field_len;
+    if magic != 2 || is_control || !fills_field || last_offset_delta.checked_add(1)? != record_count
+    {
+        return None;
+    }
+    Some(CutProduceCount {
+        topic,
+        partition,
+        records: u64::try_from(record_count).ok()?,
+    })
 }
 
 /// A Produce response body.
@@ -256,6 +308,59 @@ mod tests {
                             .with_records(None),
                     ]),
             ])
+    }
+
+    /// A v9 body with one topic holding `partitions` copies of `batch`.
+    fn single_topic_body(batch: &[u8], partitions: i32) -> Vec<u8> {
+        let records = bytes::Bytes::copy_from_slice(batch);
+        let data = (0..partitions)
+            .map(|i| {
+                kreq::PartitionProduceData::default()
+                    .with_index(i)
+                    .with_records(Some(records.clone()))
+            })
+            .collect();
+        let req = KReq::default().with_acks(1).with_topic_data(vec![
+            kreq::TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partition_data(data),
+        ]);
+        encode(&req, 9)
+    }
+
+    #[test]
+    fn a_cut_request_gives_its_count_only_when_sure() {
+        let batch = crate::testkit::record_batch(0, 0, 5, &[0u8; 400]);
+        let body = single_topic_body(&batch, 1);
+        let records_at = body
+            .windows(batch.len())
+            .position(|w| w == batch.as_slice())
+            .unwrap();
+        let header_end = records_at + BATCH_HEADER_LEN;
+        for cut in header_end..body.len() {
+            let sure = produce_request_cut_count(&body[..cut], 9).unwrap();
+            assert_eq!((sure.partition, sure.records), (0, 5), "cut {cut}");
+            assert_eq!(sure.topic.name(), Some("orders"));
+        }
+        for cut in 0..header_end {
+            assert!(
+                produce_request_cut_count(&body[..cut], 9).is_none(),
+                "cut {cut}"
+            );
+        }
+        // Two partitions: the second could hold anything.
+        let two = single_topic_body(&batch, 2);
+        assert!(produce_request_cut_count(&two[..header_end + 10], 9).is_none());
+        // Offsets that disagree with the record count.
+        let mut odd = batch.clone();
+        odd[23..27].copy_from_slice(&7i32.to_be_bytes());
+        let body = single_topic_body(&odd, 1);
+        assert!(produce_request_cut_count(&body[..header_end + 10], 9).is_none());
+        // Two batches in the field: the second's records were not seen.
+        let mut both = batch.clone();
+        both.extend_from_slice(&batch);
+        let body = single_topic_body(&both, 1);
+        assert!(produce_request_cut_count(&body[..header_end + 10], 9).is_none());
     }
 
     #[test]
