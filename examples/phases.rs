@@ -92,7 +92,6 @@ fn main() {
     pool.install(|| {
         let mut summary = Summary::default();
         let conns = pipeline::read_connections(bytes, &mut summary).expect("a capture");
-        // In parts, one per thread, when there is more than one (pipeline::read_in_parts).
         clock.lap("read packets + connection table", false);
         let (reports, _others) = pipeline::analyse_connections(conns, &config);
         clock.lap("analyse connections (tcp + kafka)", false);

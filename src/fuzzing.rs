@@ -9,8 +9,6 @@ use crate::kafka::body::Limits;
 use crate::kafka::exchange::{self, KafkaStats};
 use crate::kafka::{self, KafkaConfig};
 use crate::net::{self, Endpoint, Segment};
-use crate::pipeline;
-use crate::summary::Summary;
 use crate::tcp::{Chunk, ConnectionTable, Stream};
 
 /// Whole capture files: the reader, then link/IP/TCP decoding of every packet.
@@ -20,35 +18,116 @@ pub fn capture(data: &[u8]) {
     });
 }
 
-/// A capture read in parts: the first four bytes pick two cut points (as offsets from
-/// the first record or packet block), the rest is the capture. Reading in parts must
-/// be refused, or give exactly what one pass gives.
-pub fn capture_parts(data: &[u8]) {
-    let Some((cuts, bytes)) = data.split_first_chunk::<4>() else {
+/// A capture read from a pipe: the first two bytes pick how the pipe cuts it into
+/// pieces ([`Pieces`]), the rest is the capture. The stream reader must give exactly
+/// what reading the whole bytes in memory gives.
+pub fn capture_stream(data: &[u8]) {
+    let Some((seed, bytes)) = data.split_first_chunk::<2>() else {
         return;
     };
-    let len = bytes.len();
-    let start = capture::first_part_start(bytes).unwrap_or(0).min(len);
-    let at = |lo: u8, hi: u8| (start + usize::from(u16::from_le_bytes([lo, hi]))).min(len);
-    let mut bounds = vec![start, at(cuts[0], cuts[1]), at(cuts[2], cuts[3]), len];
-    bounds.sort_unstable();
-    bounds.dedup();
-    let parts: Vec<_> = bounds.windows(2).map(|w| w[0]..w[1]).collect();
-    let _ = capture::split_into_parts(bytes, 2);
-    let mut one = Summary::default();
-    let Ok(expected) = pipeline::read_connections(bytes, &mut one) else {
-        return;
-    };
-    let mut in_parts = Summary::default();
-    if let Some(got) = pipeline::read_in_parts(bytes, &parts, &mut in_parts, None) {
+    assert_stream_reads_as_whole(bytes, u16::from_le_bytes(*seed));
+}
+
+/// A packet handed out, owned: (index, ts_ns, link_type, data, orig_len).
+pub type OwnedPacket = (u64, i64, u32, Vec<u8>, u32);
+
+/// Every packet and the report, or the error, of reading `bytes` in memory.
+pub fn read_whole(
+    bytes: &[u8],
+) -> Result<(Vec<OwnedPacket>, capture::ReadReport), capture::CaptureError> {
+    let mut out = Vec::new();
+    let report = capture::for_each_packet(bytes, |p| out.push(owned(&p)))?;
+    Ok((out, report))
+}
+
+/// The same, read through [`capture::StreamReader`] from `bytes` cut into pieces
+/// as `seed` says. Also checks that [`capture::StreamReader::consumed`] never goes back
+/// and never passes the bytes handed to the reader.
+pub fn read_streamed(
+    bytes: &[u8],
+    seed: u16,
+) -> Result<(Vec<OwnedPacket>, capture::ReadReport), capture::CaptureError> {
+    let mut reader = capture::StreamReader::new(Pieces::new(bytes, seed));
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    while let Some(p) = reader.next_packet()? {
+        out.push(owned(&p));
+        assert!(reader.consumed() >= consumed && reader.consumed() <= bytes.len() as u64);
+        consumed = reader.consumed();
+    }
+    let report = reader.report().cloned().expect("a capture's report");
+    if report.stopped_at.is_none() {
         assert_eq!(
-            format!("{got:?}"),
-            format!("{expected:?}"),
-            "parts {parts:?}"
+            reader.consumed(),
+            bytes.len() as u64,
+            "a whole read consumes everything"
         );
-        assert_eq!(in_parts.packets, one.packets);
-        assert_eq!(in_parts.tcp_packets, one.tcp_packets);
-        assert_eq!(in_parts.malformed_packets, one.malformed_packets);
+    }
+    Ok((out, report))
+}
+
+/// Panics unless reading `bytes` from a pipe (cut as `seed` says) gives what reading
+/// them whole gives: packets, report and warnings, or the error.
+pub fn assert_stream_reads_as_whole(bytes: &[u8], seed: u16) {
+    let whole = read_whole(bytes);
+    let streamed = read_streamed(bytes, seed);
+    assert_eq!(streamed, whole, "pieces seed {seed}");
+}
+
+fn owned(p: &Packet<'_>) -> OwnedPacket {
+    (p.index, p.ts_ns, p.link_type, p.data.to_vec(), p.orig_len)
+}
+
+/// A reader that hands out its bytes in pieces, as a pipe does. The two low bits of
+/// the seed pick the piece sizes: 0 one byte each, 1 up to 16 bytes, 2 up to 64 KiB,
+/// 3 a mix of those, with now and then an interrupted read (EINTR) in between. The
+/// other bits seed the sizes.
+pub struct Pieces<'a> {
+    rest: &'a [u8],
+    mode: u16,
+    state: u32,
+}
+
+impl<'a> Pieces<'a> {
+    pub fn new(bytes: &'a [u8], seed: u16) -> Self {
+        Pieces {
+            rest: bytes,
+            mode: seed & 3,
+            state: u32::from(seed >> 2) | 1 << 20,
+        }
+    }
+
+    /// xorshift32: cheap, and the same sizes for the same seed.
+    fn next(&mut self) -> u32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 17;
+        self.state ^= self.state << 5;
+        self.state
+    }
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.next();
+        let mode = if self.mode == 3 {
+            if r.is_multiple_of(8) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            (r >> 3) % 3
+        } else {
+            u32::from(self.mode)
+        };
+        let max = match mode {
+            0 => 1,
+            1 => 16,
+            _ => 65_536,
+        };
+        let size = (1 + (r >> 8) % max) as usize;
+        let n = size.min(buf.len()).min(self.rest.len());
+        let (piece, rest) = self.rest.split_at(n);
+        buf[..n].copy_from_slice(piece);
+        self.rest = rest;
+        Ok(n)
     }
 }
 

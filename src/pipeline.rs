@@ -300,28 +300,13 @@ pub fn read_connections<'a>(
     read_connections_with_progress(bytes, summary, None)
 }
 
-/// [`read_connections`], moving `progress` along as the capture is read. A legacy
-/// pcap big enough is read in parts, one per thread, when more than one thread is
-/// available; the result is the same as reading it in one pass.
+/// [`read_connections`], moving `progress` along as the capture is read.
 pub fn read_connections_with_progress<'a>(
     bytes: &'a [u8],
     summary: &mut Summary,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Vec<Connection<'a>>, CaptureError> {
-    let threads = rayon::current_num_threads();
-    let parts = (threads > 1)
-        .then(|| capture::split_into_parts(bytes, 2 * threads))
-        .flatten();
-    let shown = progress.map(|p| p.position());
-    let conns = match parts.and_then(|parts| read_in_parts(bytes, &parts, summary, progress)) {
-        Some(conns) => conns,
-        None => {
-            if let (Some(p), Some(shown)) = (progress, shown) {
-                p.set_position(shown);
-            }
-            read_in_one_pass(bytes, summary, progress)?
-        }
-    };
+    let conns = read_in_one_pass(bytes, summary, progress)?;
     summary.files += 1;
     summary.capture_bytes += bytes.len() as u64;
     summary.tcp_connections += conns.len() as u64;
@@ -368,72 +353,6 @@ fn read_in_one_pass<'a>(
     })?;
     summary.capture_warnings.extend(report.warnings);
     Ok(table.into_connections())
-}
-
-/// Reads the parts of a legacy pcap in parallel (ranges of bytes that together cover
-/// it after its file header, as [`capture::split_into_parts`] makes them), each into its own
-/// connection table, and joins them. `None` when a part was damaged or did not end
-/// where the next one began, and `summary` is then untouched: the caller reads the file
-/// in one pass instead (which words any warning with the right packet numbers).
-pub fn read_in_parts<'a>(
-    bytes: &'a [u8],
-    parts: &[std::ops::Range<usize>],
-    summary: &mut Summary,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Option<Vec<Connection<'a>>> {
-    let read: Vec<_> = parts
-        .par_iter()
-        .map(|part| {
-            let mut table = ConnectionTable::for_part();
-            let mut counts = Summary::default();
-            let mut shown = part.start;
-            let outcome = capture::for_each_packet_in_part(bytes, part.clone(), |packet| {
-                if let Some(p) = progress
-                    && counts.packets.is_multiple_of(PROGRESS_EVERY)
-                {
-                    let offset = packet.data.as_ptr() as usize - bytes.as_ptr() as usize;
-                    p.inc(offset.saturating_sub(shown) as u64);
-                    shown = offset.max(shown);
-                }
-                table_packet(&mut table, &packet, &mut counts);
-            });
-            if let (Some(p), Some(o)) = (progress, outcome) {
-                p.inc(o.end.saturating_sub(shown) as u64);
-            }
-            (outcome, table.into_connections(), counts)
-        })
-        .collect();
-    // The first part must start where one pass would, and each part must be whole
-    // and end where the next begins.
-    let mut expected_start = capture::first_part_start(bytes)?;
-    for ((outcome, _, _), part) in read.iter().zip(parts) {
-        let o = (*outcome)?;
-        if o.damaged || part.start != expected_start {
-            return None;
-        }
-        expected_start = o.end;
-    }
-    if expected_start != bytes.len() {
-        return None;
-    }
-    // Frame numbers: each part counted from 1.
-    let mut first_index = 0;
-    let mut numbered = Vec::with_capacity(read.len());
-    for (outcome, conns, counts) in read {
-        numbered.push((first_index, conns));
-        first_index += outcome.map_or(0, |o| o.packets);
-        summary.add_packet_counts(&counts);
-    }
-    let pieces: Vec<Vec<Connection<'a>>> = numbered
-        .into_par_iter()
-        .map(|(first_index, mut conns)| {
-            if first_index > 0 {
-                conns.iter_mut().for_each(|c| c.renumber(first_index));
-            }
-            conns
-        })
-        .collect();
-    Some(crate::tcp::merge_parts(pieces))
 }
 
 /// Connections analysed in parallel between two settlements of the run's

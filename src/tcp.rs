@@ -88,35 +88,6 @@ impl<'a> Connection<'a> {
     fn carried_data(&self) -> bool {
         self.segments.iter().any(|s| !s.payload.is_empty())
     }
-
-    /// Appends a later piece of the same connection (see [`merge_parts`]), whose
-    /// directions may be the other way round.
-    fn append(&mut self, piece: Connection<'a>) {
-        let flip = piece.ends[0] != self.ends[0];
-        for d in 0..2 {
-            let mine = if flip { 1 - d } else { d };
-            self.syn_seq[mine] = self.syn_seq[mine].or(piece.syn_seq[d]);
-            self.closed[mine] |= piece.closed[d];
-        }
-        self.segments
-            .extend(piece.segments.into_iter().map(|mut s| {
-                if flip {
-                    s.dir = match s.dir {
-                        Dir::AtoB => Dir::BtoA,
-                        Dir::BtoA => Dir::AtoB,
-                    };
-                }
-                s
-            }));
-    }
-
-    /// Adds `n` to every segment's frame number: a part's numbers become the
-    /// capture's.
-    pub fn renumber(&mut self, n: u64) {
-        for s in &mut self.segments {
-            s.index += n;
-        }
-    }
 }
 
 /// Splits a packet stream into connections. Feed segments in capture order.
@@ -128,24 +99,11 @@ pub struct ConnectionTable<'a> {
     /// one connection, and this skips hashing for them. (The map keeps SipHash: the
     /// tuples come from untrusted captures.)
     last: Option<((Endpoint, Endpoint), usize)>,
-    /// Reading one part of a capture ([`ConnectionTable::for_part`]).
-    part: bool,
 }
 
 impl<'a> ConnectionTable<'a> {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A table for one part of a capture read in parts. What came before the part is
-    /// unknown, so whether a bare SYN on a known tuple starts a new connection cannot
-    /// be decided here: every such SYN opens a new piece, and [`merge_parts`] decides,
-    /// in capture order, which pieces continue the connection before them.
-    pub fn for_part() -> Self {
-        ConnectionTable {
-            part: true,
-            ..Self::default()
-        }
     }
 
     /// Adds one segment, opening a new connection for a new 4-tuple or for a SYN that
@@ -158,12 +116,7 @@ impl<'a> ConnectionTable<'a> {
             _ => self.by_tuple.get(&key).copied(),
         };
         let slot = match known.as_ref() {
-            Some(&i)
-                if !(is_bare_syn
-                    && (self.part || starts_over(&self.conns[i], &seg.src, seg.seq))) =>
-            {
-                i
-            }
+            Some(&i) if !(is_bare_syn && starts_over(&self.conns[i], &seg.src, seg.seq)) => i,
             _ => {
                 let id = self.conns.len();
                 self.conns
@@ -205,39 +158,6 @@ impl<'a> ConnectionTable<'a> {
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
     }
-}
-
-/// Joins the connections of a capture read in parts (each part's from a
-/// [`ConnectionTable::for_part`], parts in capture order, frame numbers already made
-/// global) into what one table fed the whole capture would hold: the same
-/// connections, segments, ids and order.
-pub fn merge_parts<'a>(parts: Vec<Vec<Connection<'a>>>) -> Vec<Connection<'a>> {
-    let mut conns: Vec<Connection<'a>> = Vec::new();
-    let mut by_tuple: HashMap<(Endpoint, Endpoint), usize> = HashMap::new();
-    for part in parts {
-        // Pieces come in the order their first packets were read, so connections
-        // are numbered as one table would number them.
-        for mut piece in part {
-            let key = tuple_key(piece.ends[0], piece.ends[1]);
-            let continues = by_tuple.get(&key).copied().filter(|&slot| {
-                let Some(first) = piece.segments.first() else {
-                    return true;
-                };
-                let src = piece.ends[first.dir.index()];
-                let bare_syn = first.flags & (flags::SYN | flags::ACK) == flags::SYN;
-                !(bare_syn && starts_over(&conns[slot], &src, first.seq))
-            });
-            match continues {
-                Some(slot) => conns[slot].append(piece),
-                None => {
-                    piece.id = conns.len() as u32;
-                    by_tuple.insert(key, conns.len());
-                    conns.push(piece);
-                }
-            }
-        }
-    }
-    conns
 }
 
 /// A bare SYN from `src` with sequence number `seq` on a known tuple is a
@@ -826,78 +746,5 @@ mod tests {
         ));
         assert_eq!(s.bytes(1, 4).unwrap().as_ref(), b"bcde");
         assert!(s.bytes(4, 3).is_none());
-    }
-
-    /// What a connection holds, for comparing two ways of building it.
-    fn shape(c: &Connection<'_>) -> String {
-        let segs: Vec<_> = c
-            .segments
-            .iter()
-            .map(|s| (s.index, s.ts_ns, s.dir, s.seq, s.flags, s.payload))
-            .collect();
-        format!(
-            "{} {:?} {:?} {:?} {:?}",
-            c.id, c.ends, c.syn_seq, c.closed, segs
-        )
-    }
-
-    #[test]
-    fn parts_merge_to_what_one_table_builds_at_every_split() {
-        let packets = [
-            seg(1, 2, 10, flags::SYN, b""),
-            seg(3, 4, 70, flags::ACK, b"m"), // mid-connection, other tuple
-            seg(1, 2, 10, flags::SYN, b""),  // retransmitted SYN: same connection
-            seg(2, 1, 5, flags::SYN | flags::ACK, b""),
-            seg(4, 3, 90, flags::ACK, b"n"), // the other tuple, other way round
-            seg(1, 2, 11, flags::ACK, b"a"),
-            seg(1, 2, 99, flags::SYN, b""), // other ISN, data seen: new connection
-            seg(2, 1, 6, flags::SYN | flags::ACK, b""),
-            seg(1, 2, 100, flags::FIN | flags::ACK, b""),
-            seg(3, 4, 71, flags::SYN, b""), // SYN after data: new connection
-            seg(1, 2, 500, flags::SYN, b""), // after FIN: new connection
-            seg(1, 2, 500, flags::SYN, b""), // retransmitted
-            seg(4, 3, 7, flags::SYN | flags::ACK, b""),
-            seg(5, 6, 1, flags::SYN, b""),
-            seg(5, 6, 1, flags::SYN, b""), // nothing sent yet: same connection
-            seg(5, 6, 2, flags::ACK, b"d"),
-            seg(6, 5, 8, flags::ACK, b""),
-            // Same ISN, but data was sent: new connection. A part that begins with
-            // the bare ACK above cannot know that.
-            seg(5, 6, 1, flags::SYN, b""),
-        ];
-        let mut one = ConnectionTable::new();
-        for (i, p) in packets.iter().enumerate() {
-            one.push(i as u64 + 1, i as i64, p);
-        }
-        let expected: Vec<String> = one.into_connections().iter().map(shape).collect();
-        assert_eq!(expected.len(), 7);
-        // Every way of cutting the packets into three parts.
-        for a in 0..=packets.len() {
-            for b in a..=packets.len() {
-                let parts: Vec<Vec<Connection<'_>>> = [0..a, a..b, b..packets.len()]
-                    .into_iter()
-                    .map(|range| {
-                        let mut t = ConnectionTable::for_part();
-                        for i in range {
-                            t.push(i as u64 + 1, i as i64, &packets[i]);
-                        }
-                        t.into_connections()
-                    })
-                    .collect();
-                let merged: Vec<String> = merge_parts(parts).iter().map(shape).collect();
-                assert_eq!(merged, expected, "cut at {a} and {b}");
-            }
-        }
-    }
-
-    #[test]
-    fn renumber_shifts_frame_numbers() {
-        let mut c = one_conn(&[
-            seg(1, 2, 0, flags::SYN, b""),
-            seg(1, 2, 1, flags::ACK, b"x"),
-        ]);
-        c.renumber(100);
-        let idx: Vec<u64> = c.segments.iter().map(|s| s.index).collect();
-        assert_eq!(idx, [101, 102]);
     }
 }

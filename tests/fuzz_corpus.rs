@@ -13,7 +13,7 @@ type Target = (&'static str, fn(&[u8]));
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
     let targets: [Target; 7] = [
         ("capture", kapture::fuzzing::capture),
-        ("capture_parts", kapture::fuzzing::capture_parts),
+        ("capture_stream", kapture::fuzzing::capture_stream),
         ("net", kapture::fuzzing::net),
         ("tcp_kafka", kapture::fuzzing::tcp_kafka),
         ("kafka_streams", kapture::fuzzing::kafka_streams),

@@ -1,4 +1,0 @@
-//! Fuzz target: see `kapture::fuzzing::capture_parts`.
-#![no_main]
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| kapture::fuzzing::capture_parts(data));
