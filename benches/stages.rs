@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of kapture's stages, each on real bytes from the captures
 //! in `testdata/`: TCP reassembly, Kafka framing, request header decoding, Produce and
 //! Fetch body decoding, span building (proto structs + serde, and the direct JSON
-//! writer kapture uses), the whole in-memory pipeline on one capture, and the Kafka
+//! writer kapture uses), the capture read pass alone, the whole in-memory pipeline on one capture, and the Kafka
 //! layer on one long crafted connection. Short by design (1 s warm-up, 3 s
 //! measurement each):
 //!
@@ -428,13 +428,31 @@ fn bench_long_connection(c: &mut Criterion) {
     g.finish();
 }
 
+/// The read pass alone: every packet of a capture handed out, nothing decoded.
+fn bench_capture(c: &mut Criterion) {
+    let mut g = c.benchmark_group("capture");
+    for name in ["netem.pcap", "large-records.pcap", "multi.pcapng"] {
+        let bytes = read_capture(name);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(format!("for_each_packet {name}"), |b| {
+            b.iter(|| {
+                let mut n = 0u64;
+                capture::for_each_packet(black_box(&bytes), |p| n += p.data.len() as u64)
+                    .expect("a readable capture");
+                n
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = stages;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);
-    targets = bench_reassembly, bench_framing, bench_header, bench_bodies, bench_spans, bench_pipeline,
+    targets = bench_capture, bench_reassembly, bench_framing, bench_header, bench_bodies, bench_spans, bench_pipeline,
         bench_long_connection
 }
 criterion_main!(stages);

@@ -2,9 +2,8 @@
 """Builds the fuzz seed corpora from the real captures in ../testdata.
 
   capture/        every capture file under 64 KiB, whole
-  capture_parts/  the first 64 KiB of whole records (blocks) of each pcap and pcapng,
-                  behind two little-endian u16 cut points: at record boundaries, and
-                  inside one
+  capture_stream/ the first 64 KiB of each pcap and pcapng, behind the little-endian
+                  u16 that picks how the pipe cuts it into pieces (each mode in turn)
   net/            single packets, prefixed with the byte that selects their link type
   tcp_kafka/      one connection's segments in the tcp_kafka record format
   kafka_streams/  one connection's two reassembled directions in the kafka_streams format
@@ -69,44 +68,21 @@ def write(dirname, name, blob):
         f.write(blob)
 
 
-def parts_seeds(name, data):
-    """Seeds for capture_parts: a little-endian pcap or pcapng cut to whole records
-    (blocks) under 64 KiB; cut points are offsets from the first record (packet block)."""
-    starts, pos = [], 24
-    if data[:4] == b"\x0a\x0d\x0d\x0a":
-        pos = 0
-        while pos + 8 <= len(data):
-            kind, blen = struct.unpack("<II", data[pos:pos + 8])
-            if pos + blen > 65000 or blen < 12:
-                break
-            if kind in (2, 3, 6):
-                starts.append(pos)
-            pos += blen
-    elif data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        while pos + 16 <= len(data):
-            incl = struct.unpack("<I", data[pos + 8:pos + 12])[0]
-            if pos + 16 + incl > 65000:
-                break
-            starts.append(pos)
-            pos += 16 + incl
-    if len(starts) < 3:
-        return
-    pcap = data[:pos]
-    rel = [s - starts[0] for s in starts]
-    cuts = [(rel[len(rel) // 3], rel[2 * len(rel) // 3]), (rel[1], rel[-1]), (rel[len(rel) // 2] + 5, 0)]
-    for i, (a, b) in enumerate(cuts):
-        write("capture_parts", "%s-%d" % (name, i), struct.pack("<HH", a, b) + pcap)
+def stream_seeds(index, name, data):
+    """Seeds for capture_stream: the capture's first 64 KiB (cut wherever that falls),
+    behind a pieces seed whose two low bits, the mode, go round with `index`."""
+    seed = (index * 40503) & 0xFFFC | index % 4
+    write("capture_stream", name, struct.pack("<H", seed) + data[:65536])
 
 
 def main():
     body_seeds()
-    for name in sorted(os.listdir(TD)):
+    captures = [n for n in sorted(os.listdir(TD)) if n.endswith((".pcap", ".pcapng"))]
+    for index, name in enumerate(captures):
         path = os.path.join(TD, name)
-        if not name.endswith((".pcap", ".pcapng")):
-            continue
         if os.path.getsize(path) < 32768:
             write("capture", name, open(path, "rb").read())
-        parts_seeds(name, open(path, "rb").read())
+        stream_seeds(index, name, open(path, "rb").read())
         link, pkts = packets(path)
         if link is None or link not in LINK_TYPES:
             continue

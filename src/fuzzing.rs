@@ -46,6 +46,119 @@ pub fn capture_threads(data: &[u8]) {
     );
 }
 
+/// A capture read from a pipe: the first two bytes pick how the pipe cuts it into
+/// pieces ([`Pieces`]), the rest is the capture. The stream reader must give exactly
+/// what reading the whole bytes in memory gives.
+pub fn capture_stream(data: &[u8]) {
+    let Some((seed, bytes)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    assert_stream_reads_as_whole(bytes, u16::from_le_bytes(*seed));
+}
+
+/// A packet handed out, owned: (index, ts_ns, link_type, data, orig_len).
+pub type OwnedPacket = (u64, i64, u32, Vec<u8>, u32);
+
+/// Every packet and the report, or the error, of reading `bytes` in memory.
+pub fn read_whole(
+    bytes: &[u8],
+) -> Result<(Vec<OwnedPacket>, capture::ReadReport), capture::CaptureError> {
+    let mut out = Vec::new();
+    let report = capture::for_each_packet(bytes, |p| out.push(owned(&p)))?;
+    Ok((out, report))
+}
+
+/// The same, read through [`capture::StreamReader`] from `bytes` cut into pieces
+/// as `seed` says. Also checks that [`capture::StreamReader::consumed`] never goes back
+/// and never passes the bytes handed to the reader.
+pub fn read_streamed(
+    bytes: &[u8],
+    seed: u16,
+) -> Result<(Vec<OwnedPacket>, capture::ReadReport), capture::CaptureError> {
+    let mut reader = capture::StreamReader::new(Pieces::new(bytes, seed));
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    while let Some(p) = reader.next_packet()? {
+        out.push(owned(&p));
+        assert!(reader.consumed() >= consumed && reader.consumed() <= bytes.len() as u64);
+        consumed = reader.consumed();
+    }
+    let report = reader.report().cloned().expect("a capture's report");
+    if report.stopped_at.is_none() {
+        assert_eq!(
+            reader.consumed(),
+            bytes.len() as u64,
+            "a whole read consumes everything"
+        );
+    }
+    Ok((out, report))
+}
+
+/// Panics unless reading `bytes` from a pipe (cut as `seed` says) gives what reading
+/// them whole gives: packets, report and warnings, or the error.
+pub fn assert_stream_reads_as_whole(bytes: &[u8], seed: u16) {
+    let whole = read_whole(bytes);
+    let streamed = read_streamed(bytes, seed);
+    assert_eq!(streamed, whole, "pieces seed {seed}");
+}
+
+fn owned(p: &Packet<'_>) -> OwnedPacket {
+    (p.index, p.ts_ns, p.link_type, p.data.to_vec(), p.orig_len)
+}
+
+/// A reader that hands out its bytes in pieces, as a pipe does. The two low bits of
+/// the seed pick the piece sizes: 0 one byte each, 1 up to 16 bytes, 2 up to 64 KiB,
+/// 3 a mix of those, with now and then an interrupted read (EINTR) in between. The
+/// other bits seed the sizes.
+pub struct Pieces<'a> {
+    rest: &'a [u8],
+    mode: u16,
+    state: u32,
+}
+
+impl<'a> Pieces<'a> {
+    pub fn new(bytes: &'a [u8], seed: u16) -> Self {
+        Pieces {
+            rest: bytes,
+            mode: seed & 3,
+            state: u32::from(seed >> 2) | 1 << 20,
+        }
+    }
+
+    /// xorshift32: cheap, and the same sizes for the same seed.
+    fn next(&mut self) -> u32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 17;
+        self.state ^= self.state << 5;
+        self.state
+    }
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.next();
+        let mode = if self.mode == 3 {
+            if r.is_multiple_of(8) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            (r >> 3) % 3
+        } else {
+            u32::from(self.mode)
+        };
+        let max = match mode {
+            0 => 1,
+            1 => 16,
+            _ => 65_536,
+        };
+        let size = (1 + (r >> 8) % max) as usize;
+        let n = size.min(buf.len()).min(self.rest.len());
+        let (piece, rest) = self.rest.split_at(n);
+        buf[..n].copy_from_slice(piece);
+        self.rest = rest;
+        Ok(n)
+    }
+}
+
 const LINK_TYPES: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
 
 /// One packet on a chosen link type: the first byte picks it, the rest is the packet.

@@ -11,9 +11,10 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
-    let targets: [Target; 7] = [
+    let targets: [Target; 8] = [
         ("capture", kapture::fuzzing::capture),
         ("capture_threads", kapture::fuzzing::capture_threads),
+        ("capture_stream", kapture::fuzzing::capture_stream),
         ("net", kapture::fuzzing::net),
         ("tcp_kafka", kapture::fuzzing::tcp_kafka),
         ("kafka_streams", kapture::fuzzing::kafka_streams),

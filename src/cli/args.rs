@@ -51,6 +51,20 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub output: Option<PathBuf>,
 
+    /// How the spans are written.
+    ///
+    /// 'otlp-json': OTLP JSON Lines, for the Collector, jq and kapture diff.
+    /// 'otel-stdout': the OpenTelemetry SDK's stdout exporter dump, for reading in a
+    /// terminal (standard output only).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value = "otlp-json",
+        hide_short_help = true
+    )]
+    pub format: SpanFormat,
+
     /// Kafka APIs to turn into spans.
     ///
     /// Names or numbers, comma-separated, or 'all'.
@@ -248,6 +262,13 @@ pub struct Args {
 
     #[command(flatten)]
     pub replay: super::ReplayArgs,
+}
+
+/// `--format`'s span formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpanFormat {
+    OtlpJson,
+    OtelStdout,
 }
 
 /// `--summary`'s formats.

@@ -8,7 +8,7 @@ mod output;
 mod replay;
 pub mod usage;
 
-pub use args::{Args, Generate, SummaryFormat};
+pub use args::{Args, Generate, SpanFormat, SummaryFormat};
 pub use replay::{ReplayArgs, ReplayConfig};
 
 use std::fs::File;
@@ -87,6 +87,8 @@ pub struct Config {
     pub summary: Option<SummaryOutput>,
     /// Write no spans (`--no-spans`).
     pub no_spans: bool,
+    /// `--format otel-stdout`: spans printed by opentelemetry-stdout's exporter.
+    pub otel_stdout: bool,
     /// The filter flags given, as `(flag, value)`, for a hint when nothing passes.
     pub filters_asked: Vec<(&'static str, String)>,
     /// `--otlp-endpoint` and `--rebase-time`.
@@ -244,6 +246,13 @@ impl Config {
             }
         }
         let output = args.output.clone().filter(|o| o.as_os_str() != "-");
+        if args.format == SpanFormat::OtelStdout && output.is_some() {
+            return Err(
+                "--format otel-stdout prints to standard output only (the exporter writes \
+                 there): leave out --output, or redirect"
+                    .into(),
+            );
+        }
         let replay = ReplayConfig::from_args(&args.replay, args.output.is_some())?;
         let stdout_free = args.no_spans || output.is_some() || replay.discards_output();
         let summary = summary_output(&args, stdout_free)?;
@@ -288,6 +297,7 @@ impl Config {
             threads: args.threads,
             summary,
             no_spans: args.no_spans,
+            otel_stdout: args.format == SpanFormat::OtelStdout,
             filters_asked,
             replay,
             report: args.report.clone(),
@@ -455,6 +465,10 @@ fn open_output(config: &Config) -> io::Result<(Box<dyn Write + Send>, output::St
             let (file, staged) = output::create(path)?;
             (Box::new(BufWriter::with_capacity(1 << 20, file)), staged)
         }
+        None if config.otel_stdout => (
+            Box::new(crate::otlp::stdout::StdoutDump::default()),
+            output::Staged::Direct,
+        ),
         // Not locked: the lock could not move to the writing thread. Writes come in
         // 1 MiB pieces, so taking the lock for each costs nothing.
         None => (

@@ -51,6 +51,11 @@ pub const EXAMPLES: &[(&str, &str)] = &[
          A capture file named 'check' or 'diff' is given as './check'.",
     ),
     (
+        "kapture --format otel-stdout --api all capture.pcap | less",
+        "Read the spans in a terminal, as the OpenTelemetry SDK's stdout exporter prints \
+         them.",
+    ),
+    (
         "kapture --otlp-endpoint http://localhost:4318 capture.pcap",
         "Send the spans to an OTLP/HTTP receiver (Jaeger, the OpenTelemetry Collector).",
     ),

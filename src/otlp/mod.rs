@@ -5,11 +5,13 @@
 //!
 //! [`Sink`] sits in front of the file output: it can shift every timestamp
 //! ([`rebase`]) and send the same spans to an OTLP/HTTP endpoint ([`http`]).
+//! [`stdout`] prints the lines the way the OpenTelemetry SDK's stdout exporter does.
 
 pub mod http;
 pub mod json;
 pub mod rebase;
 mod sink;
+pub mod stdout;
 
 pub use sink::Sink;
 
