@@ -51,10 +51,14 @@ pub struct PipelineConfig {
     pub timeouts: Timeouts,
     /// `--service-name-from`: each connection's spans under their client's service.
     pub service_from: Option<crate::service::ServiceSource>,
+    /// For live input: when no span was ready for this long, the sink is told to
+    /// write out what it holds (an empty span, see [`EmitSpan`]).
+    pub quiet_flush: Option<std::time::Duration>,
 }
 
 /// Where serialised spans go, in output order, each with the `service.name` of its
-/// client under `--service-name-from` (`None`: the run's one service).
+/// client under `--service-name-from` (`None`: the run's one service). An empty span
+/// asks the sink to write out what it holds now: a live input went quiet.
 pub type EmitSpan<'e> = dyn FnMut(&[u8], Option<&str>) -> std::io::Result<()> + Send + 'e;
 
 /// Spans of one capture, serialised, in output order.
@@ -149,8 +153,14 @@ pub fn feed_mapped(
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(), ProcessError> {
     let base = progress.map_or(0, |p| p.position());
+    let mut stop = false;
     let report = capture::for_each_packet(bytes, |packet| {
-        if reader.stopped() {
+        if stop {
+            return;
+        }
+        // A signal asked the run to stop: what is read so far is finished cleanly.
+        if reader.stopped() || reader.at.is_multiple_of(1024) && crate::interrupt::requested() {
+            stop = true;
             return;
         }
         reader.packet(&packet, Some((source, bytes)));
@@ -169,6 +179,7 @@ pub fn feed_mapped(
     reader.summary.capture_warnings.extend(report.warnings);
     reader.summary.files += 1;
     reader.summary.capture_bytes += bytes.len() as u64;
+    reader.next_source(report.packets);
     Ok(())
 }
 

@@ -102,10 +102,20 @@ pub struct Args {
 
     /// Worker threads [default: one per core].
     ///
-    /// Worker threads for reading the capture, analysing connections and building
-    /// spans [default: one per core]; spans are written by one more thread.
+    /// Worker threads analysing connections and building spans [default: one per
+    /// core]; one more thread reads the capture, and the calling thread writes spans.
+    /// Each connection is owned by one worker; the output is the same for any number.
     #[arg(short = 'j', long, value_name = "N", value_hint = ValueHint::Other)]
     pub threads: Option<usize>,
+
+    /// Read the captures as consecutive pieces of one capture.
+    ///
+    /// The files, in the order given, are read as one capture cut into pieces, as
+    /// `tcpdump -C`/`-G` rotates them: a connection running across files stays one
+    /// connection, and frame numbers go on counting from one file to the next.
+    /// Without it each file is a capture of its own.
+    #[arg(long, help_heading = "Input")]
+    pub continuous: bool,
 
     /// Largest Kafka frame accepted, in bytes; longer length prefixes are treated as
     /// garbage.

@@ -83,6 +83,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub service_name: String,
     pub threads: Option<usize>,
+    /// `--continuous`: the inputs are pieces of one capture.
+    pub continuous: bool,
     /// `None`: no summary (`--summary off`, or `-q` without `--summary-file`).
     pub summary: Option<SummaryOutput>,
     /// Write no spans (`--no-spans`).
@@ -264,6 +266,7 @@ impl Config {
                 progress: None,
                 threads: args.threads.unwrap_or(0),
                 timeouts: crate::stream::Timeouts::default(),
+                quiet_flush: None,
                 kafka: KafkaConfig {
                     ports,
                     max_frame: args.max_frame_bytes,
@@ -295,6 +298,7 @@ impl Config {
             },
             service_name: args.service_name,
             threads: args.threads,
+            continuous: args.continuous,
             summary,
             no_spans: args.no_spans,
             otel_stdout: args.format == SpanFormat::OtelStdout,
@@ -305,147 +309,168 @@ impl Config {
     }
 }
 
-/// The bytes of one capture: memory-mapped when it is a regular file, read whole
-/// otherwise (stdin, pipes).
-enum CaptureBytes {
+/// One input, opened: a regular file is memory-mapped (packets borrow from it); a
+/// pipe, a device or standard input is read as it arrives.
+enum Opened {
     Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
+    Empty,
+    Stream(Box<dyn Read + Send>),
 }
 
-impl std::ops::Deref for CaptureBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            CaptureBytes::Mapped(m) => m,
-            CaptureBytes::Owned(v) => v,
-        }
-    }
+/// An opened input as the feed takes it: a map by its index among the run's maps.
+enum Piece {
+    Mapped(usize),
+    Empty,
+    Stream(Box<dyn Read + Send>),
 }
 
-fn load(input: &Input, progress: Option<&indicatif::ProgressBar>) -> io::Result<Loaded> {
+fn open_input(input: &Input) -> io::Result<Opened> {
     match input {
-        Input::Stdin => spool(Box::new(io::stdin()), progress),
+        Input::Stdin => Ok(Opened::Stream(Box::new(io::stdin()))),
         Input::File(path) => {
             let file = File::open(path)?;
             let meta = file.metadata()?;
             if !meta.is_file() {
                 // A pipe or a device (`<(tcpdump ...)`): like stdin.
-                return spool(Box::new(file), progress);
+                return Ok(Opened::Stream(Box::new(file)));
             }
             if meta.len() == 0 {
-                return Ok(Loaded::whole(CaptureBytes::Owned(Vec::new())));
+                return Ok(Opened::Empty);
             }
-            map(&file, None).map(Loaded::whole)
+            // SAFETY: the map is only read. A capture truncated by another process
+            // while kapture runs could fault; tcpdump only appends, and that is the
+            // price every mmap-based reader (ripgrep included) pays for zero-copy.
+            let map = unsafe { memmap2::Mmap::map(&file)? };
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Sequential);
+            Ok(Opened::Mapped(map))
         }
     }
 }
 
-/// A capture's bytes, and whether a signal ended its input early (a live capture on
-/// a pipe stops that way).
-struct Loaded {
-    bytes: CaptureBytes,
-    stopped_by_signal: bool,
-}
+/// Bytes read from a pipe at a time.
+const PIPE_CHUNK: usize = 256 << 10;
 
-impl Loaded {
-    fn whole(bytes: CaptureBytes) -> Loaded {
-        Loaded {
-            bytes,
-            stopped_by_signal: false,
-        }
-    }
-}
-
-/// Copies a stream into an unlinked temporary file and maps that, so a capture read
-/// from a pipe costs disk (page cache), not memory. Falls back to memory when no
-/// temporary file can be made. A first SIGINT or SIGTERM ends the input there, as the
-/// end of the stream would (`tcpdump -w - | kapture -`, stopped with Ctrl-C): what was
-/// read is analysed, and the signal is forgotten, so a second one interrupts the run.
-fn spool(
+/// Reads a capture from a pipe as it arrives, handing each packet to the reader as
+/// soon as its last byte is in. A thread of its own does the blocking reads (a
+/// signal does not end them); while it waits, the batches read so far are handed
+/// out, so a quiet live capture still yields its spans. A first SIGINT or SIGTERM
+/// ends the input there, as the end of the stream would (`tcpdump -w - | kapture -`,
+/// stopped with Ctrl-C), and is forgotten, so a second one ends the process. Returns
+/// whether a signal ended it.
+fn feed_stream(
+    reader: &mut crate::stream::reader::Reader<'_>,
     mut input: Box<dyn Read + Send>,
     bar: Option<&indicatif::ProgressBar>,
-) -> io::Result<Loaded> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let Ok(file) = tempfile::tempfile() else {
-        let mut buf = Vec::new();
-        input.read_to_end(&mut buf)?;
-        return Ok(Loaded::whole(CaptureBytes::Owned(buf)));
-    };
-    // Reads block, and a signal does not end them: they are done on a thread of their
-    // own, which is left behind if a signal ends the input first.
-    let copied = Arc::new(AtomicU64::new(0));
-    let (done, finished) = std::sync::mpsc::channel::<io::Result<()>>();
-    let mut out = file.try_clone()?;
-    let progress = Arc::clone(&copied);
+) -> Result<bool, pipeline::ProcessError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        let result = loop {
-            match input.read(&mut buf) {
-                Ok(0) => break Ok(()),
+        loop {
+            let mut chunk = vec![0u8; PIPE_CHUNK];
+            match input.read(&mut chunk) {
+                Ok(0) => return,
                 Ok(n) => {
-                    if let Err(e) = out.write_all(&buf[..n]) {
-                        break Err(e);
+                    chunk.truncate(n);
+                    if tx.send(Ok(chunk)).is_err() {
+                        return;
                     }
-                    progress.fetch_add(n as u64, Ordering::Release);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        let _ = done.send(result);
-    });
-    let stopped_by_signal = loop {
-        match finished.recv_timeout(std::time::Duration::from_millis(50)) {
-            Ok(result) => {
-                result?;
-                break false;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break false,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                if crate::interrupt::take() {
-                    break true;
-                }
-                if let Some(p) = bar {
-                    p.set_message(spool_message(copied.load(Ordering::Acquire)));
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
                 }
             }
         }
+    });
+    let signalled = std::rc::Rc::new(std::cell::Cell::new(false));
+    let pipe = PipeInput {
+        chunks: rx,
+        chunk: Vec::new(),
+        pos: 0,
+        outbox: reader.outbox(),
+        signalled: signalled.clone(),
     };
-    let len = copied.load(Ordering::Acquire);
-    if len == 0 {
-        return Ok(Loaded {
-            bytes: CaptureBytes::Owned(Vec::new()),
-            stopped_by_signal,
-        });
+    let base = bar.map_or(0, |p| p.position());
+    let mut stream = crate::capture::StreamReader::new(pipe);
+    loop {
+        match stream.next_packet() {
+            Ok(Some(packet)) => {
+                reader.packet(&packet, None);
+                if reader.stopped() {
+                    break;
+                }
+                if reader.at.is_multiple_of(1024) && crate::interrupt::take() {
+                    signalled.set(true);
+                    break;
+                }
+                if let Some(p) = bar
+                    && reader.at.is_multiple_of(4096)
+                {
+                    p.set_position(base + stream.consumed());
+                    p.set_message(reader.progress_message());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(pipeline::ProcessError::Capture(e)),
+        }
     }
-    Ok(Loaded {
-        bytes: map(&file, Some(len))?,
-        stopped_by_signal,
-    })
+    if let Some(p) = bar {
+        p.set_position(base + stream.consumed());
+    }
+    reader.summary.capture_bytes += stream.consumed();
+    if let Some(report) = stream.into_report() {
+        reader.summary.files += 1;
+        reader.summary.capture_warnings.extend(report.warnings);
+        reader.next_source(report.packets);
+    }
+    Ok(signalled.get())
 }
 
-/// What the progress bar says while a pipe is read: the bytes so far (its length is
-/// unknown until it ends).
-fn spool_message(bytes: u64) -> String {
-    format!(
-        "reading a pipe: {} so far (analysed when it ends, or at Ctrl-C)",
-        indicatif::HumanBytes(bytes)
-    )
+/// The pipe's chunks as a reader, for [`crate::capture::StreamReader`].
+struct PipeInput {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    outbox: std::rc::Rc<std::cell::RefCell<crate::stream::reader::Outbox>>,
+    signalled: std::rc::Rc<std::cell::Cell<bool>>,
 }
 
-/// Maps `file`, or its first `len` bytes (a spooled stream may still be growing).
-fn map(file: &File, len: Option<u64>) -> io::Result<CaptureBytes> {
-    // SAFETY: the map is only read. A capture truncated by another process while
-    // kapture runs could fault; tcpdump only appends, and that is the price every
-    // mmap-based reader (ripgrep included) pays for zero-copy. Spooled stdin lives in
-    // an unlinked file nobody else can reach.
-    let mut options = memmap2::MmapOptions::new();
-    if let Some(len) = len {
-        options.len(usize::try_from(len).map_err(io::Error::other)?);
+impl Read for PipeInput {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::sync::mpsc::RecvTimeoutError;
+        while self.pos == self.chunk.len() {
+            if self.signalled.get() {
+                return Ok(0);
+            }
+            match self
+                .chunks
+                .recv_timeout(std::time::Duration::from_millis(20))
+            {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+                Err(RecvTimeoutError::Timeout) => {
+                    // Nothing new: what was read so far goes to the workers now.
+                    let mut outbox = self.outbox.borrow_mut();
+                    if outbox.has_waiting() {
+                        outbox.flush();
+                    }
+                    if crate::interrupt::take() {
+                        self.signalled.set(true);
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
-    let map = unsafe { options.map(file)? };
-    Ok(CaptureBytes::Mapped(map))
 }
 
 /// Carries out a run.
@@ -559,58 +584,122 @@ fn run_inputs(config: &Config) -> ExitCode {
     let mut failed = false;
     let mut output_error = None;
     let mut inputs_read = 0;
-    for (i, input) in config.inputs.iter().enumerate() {
+    // Without --continuous each input is a capture of its own; with it, all of them
+    // are consecutive pieces of one.
+    let groups: Vec<Vec<usize>> = if config.continuous {
+        vec![(0..config.inputs.len()).collect()]
+    } else {
+        (0..config.inputs.len()).map(|i| vec![i]).collect()
+    };
+    for group in groups {
         if crate::interrupt::requested() {
             summary.interrupted = true;
             break;
         }
-        let name = input.name();
-        let bytes = match load(input, progress.as_ref()) {
-            Ok(loaded) => {
-                if loaded.stopped_by_signal {
-                    summary.input_ended_by_signal = true;
+        let mut opened = Vec::new();
+        for &i in &group {
+            let input = &config.inputs[i];
+            match open_input(input) {
+                Ok(o) => opened.push((input.name(), o)),
+                Err(e) => {
+                    eprintln!("kapture: {}: cannot read: {e}", input.name());
+                    failed = true;
                 }
-                loaded.bytes
             }
-            Err(e) => {
-                eprintln!("kapture: {name}: cannot read: {e}");
-                failed = true;
-                continue;
-            }
-        };
-        let warnings_before = summary.capture_warnings.len();
-        if let (Some(p), Input::Stdin) = (&progress, input) {
-            p.inc_length(bytes.len() as u64);
         }
-        let result = pipeline::process_capture_into(
-            &bytes,
-            i as u32,
+        if opened.is_empty() {
+            continue;
+        }
+        // The maps live apart from the list the feed takes its inputs from.
+        let mut mapped: Vec<memmap2::Mmap> = Vec::new();
+        let mut pieces: Vec<(String, Piece)> = Vec::new();
+        for (name, o) in opened {
+            let piece = match o {
+                Opened::Mapped(m) => {
+                    mapped.push(m);
+                    Piece::Mapped(mapped.len() - 1)
+                }
+                Opened::Empty => Piece::Empty,
+                Opened::Stream(r) => Piece::Stream(r),
+            };
+            pieces.push((name, piece));
+        }
+        let maps: Vec<&[u8]> = mapped.iter().map(|m| &m[..]).collect();
+        // Spans of a live input reach their reader soon after their exchange.
+        let live = pieces.iter().any(|(_, p)| matches!(p, Piece::Stream(_)));
+        pipeline_config.quiet_flush = live.then(|| std::time::Duration::from_millis(200));
+        let mut errors: Vec<String> = Vec::new();
+        let mut read_ok = 0;
+        let mut ended_by_signal = false;
+        let bar = progress.clone();
+        let mut feed = |reader: &mut crate::stream::reader::Reader<'_>| {
+            for (name, piece) in pieces.drain(..) {
+                if crate::interrupt::requested() || reader.stopped() {
+                    break;
+                }
+                let warnings_before = reader.summary.capture_warnings.len();
+                let result = match piece {
+                    Piece::Mapped(i) => {
+                        pipeline::feed_mapped(reader, maps[i], i as u32, bar.as_ref())
+                            .map(|_| false)
+                    }
+                    Piece::Empty => Ok(false),
+                    Piece::Stream(input) => feed_stream(reader, input, bar.as_ref()),
+                };
+                for w in &mut reader.summary.capture_warnings[warnings_before..] {
+                    *w = format!("{name}: {w}");
+                }
+                match result {
+                    Ok(by_signal) => {
+                        read_ok += 1;
+                        ended_by_signal |= by_signal;
+                    }
+                    Err(pipeline::ProcessError::Capture(e)) => errors.push(format!("{name}: {e}")),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        let result = pipeline::run(
+            &maps,
+            &mut feed,
+            crate::span::Origin {
+                file_index: group[0] as u32,
+            },
             &pipeline_config,
             &mut summary,
             &mut |span, service| {
-                if crate::interrupt::requested() {
-                    return Err(crate::interrupt::error());
+                if span.is_empty() {
+                    writer.flush_quiet()
+                } else {
+                    writer.push_for(service, span)
                 }
-                writer.push_for(service, span)
             },
+            false,
         );
-        for w in &mut summary.capture_warnings[warnings_before..] {
-            *w = format!("{name}: {w}");
+        drop(feed);
+        for e in &errors {
+            eprintln!("kapture: {e}");
+        }
+        failed |= !errors.is_empty();
+        inputs_read += read_ok;
+        summary.input_ended_by_signal |= ended_by_signal;
+        if crate::interrupt::requested() {
+            summary.interrupted = true;
         }
         match result {
-            Ok(()) => inputs_read += 1,
-            Err(pipeline::ProcessError::Output(e)) if crate::interrupt::is_interruption(&e) => {
-                summary.interrupted = true;
-                break;
-            }
+            Ok(_) => {}
             Err(pipeline::ProcessError::Output(e)) => {
                 output_error = Some(e);
                 break;
             }
             Err(pipeline::ProcessError::Capture(e)) => {
-                eprintln!("kapture: {name}: {e}");
+                eprintln!("kapture: {e}");
                 failed = true;
             }
+        }
+        if summary.interrupted {
+            break;
         }
     }
     if let Some(p) = &progress {

@@ -389,7 +389,8 @@ impl Exporter {
     }
 
     /// Sends the current batch, if any.
-    fn flush(&mut self) {
+    /// Sends the batch gathered so far (a request), if any.
+    pub fn flush(&mut self) {
         if self.batch_spans == 0 {
             return;
         }

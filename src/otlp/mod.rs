@@ -190,6 +190,13 @@ impl<W: Write> LineWriter<W> {
         Ok(())
     }
 
+    /// Ends the open line and flushes the output: the input went quiet, and what was
+    /// written must reach a reader now.
+    pub fn flush_line(&mut self) -> io::Result<()> {
+        self.end_line()?;
+        self.out.flush()
+    }
+
     /// Ends the last line and flushes the output.
     pub fn finish(mut self) -> io::Result<W> {
         self.end_line()?;

@@ -48,6 +48,20 @@ impl<W: Write> Sink<W> {
         self.forward(service, span)
     }
 
+    /// The input went quiet: ends the open line and sends the open batch, so that
+    /// what is written reaches its reader now (spans held for `--rebase-time` stay
+    /// held: their offset is not known before the end).
+    pub fn flush_quiet(&mut self) -> io::Result<()> {
+        if self.rebase.is_some() {
+            return Ok(());
+        }
+        self.writer.flush_line()?;
+        if let Some(exporter) = &mut self.exporter {
+            exporter.flush();
+        }
+        Ok(())
+    }
+
     /// Spans handed to the sink so far.
     pub fn spans(&self) -> u64 {
         self.writer.spans + self.held.len() as u64

@@ -73,7 +73,28 @@ impl<'a, 's> Merger<'a, 's> {
         rounds: Receiver<Round>,
         emit: &mut crate::pipeline::EmitSpan<'_>,
     ) -> std::io::Result<()> {
-        for round in rounds {
+        let mut unflushed = false;
+        loop {
+            let round = match self.config.quiet_flush {
+                None => match rounds.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+                Some(quiet) => match rounds.recv_timeout(quiet) {
+                    Ok(r) => r,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        // Nothing new for a while (a live capture gone quiet): the
+                        // sink writes out what it holds. An empty span says so.
+                        if unflushed {
+                            emit(&[], None)?;
+                            unflushed = false;
+                        }
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            unflushed |= !round.outputs.is_empty();
             let w = round.worker;
             if let Some(v) = &round.verdicts {
                 self.summary.add_verdict_counts(v);

@@ -123,6 +123,8 @@ pub struct Reader<'c> {
     next_conn: u32,
     /// Packets read in this run so far (the position of the last one).
     pub at: u64,
+    /// Added to frame numbers: the packets of earlier pieces of the capture.
+    index_base: u64,
     pub summary: Summary,
     /// Spans the merger has written, for the progress bar.
     pub spans_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
@@ -150,6 +152,7 @@ impl<'c> Reader<'c> {
             last: None,
             next_conn: 0,
             at: 0,
+            index_base: 0,
             summary: Summary::default(),
             spans_written: None,
         }
@@ -166,6 +169,12 @@ impl<'c> Reader<'c> {
             self.at,
             self.table.len()
         )
+    }
+
+    /// The next input is the next piece of the same capture: its frame numbers go on
+    /// from the `packets` of this one.
+    pub fn next_source(&mut self, packets: u64) {
+        self.index_base += packets;
     }
 
     /// The batches, for an input that must hand them out before it waits.
@@ -267,7 +276,7 @@ impl<'c> Reader<'c> {
             conn: id,
             at: self.at,
             from: from as u8,
-            index: packet.index,
+            index: packet.index + self.index_base,
             ts_ns: packet.ts_ns,
             seq: seg.seq,
             ack: seg.ack,
