@@ -316,4 +316,5 @@ fn the_progress_bar_moves_while_a_pipe_is_read() {
     let screen = String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned();
     assert!(screen.contains("reading a pipe: "), "{screen}");
     assert!(screen.contains("so far"), "{screen}");
+    assert!(screen.contains("spans written"), "{screen}");
 }

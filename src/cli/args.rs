@@ -114,7 +114,7 @@ pub struct Args {
     /// `tcpdump -C`/`-G` rotates them: a connection running across files stays one
     /// connection, and frame numbers go on counting from one file to the next.
     /// Without it each file is a capture of its own.
-    #[arg(long, help_heading = "Input")]
+    #[arg(long, hide_short_help = true)]
     pub continuous: bool,
 
     /// Largest Kafka frame accepted, in bytes; longer length prefixes are treated as
@@ -162,8 +162,9 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20, hide_short_help = true)]
     pub max_batch_decompressed_bytes: u64,
 
-    /// Most bytes decompressed in the whole run, spent in output order (the same batches
-    /// are cut whatever --threads says); past it, record headers are not read.
+    /// Most bytes decompressed on one connection, spent in the order its batches
+    /// arrive (the same batches are cut whatever --threads says); past it, record
+    /// headers are not read.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, hide_short_help = true)]
     pub max_decompressed_bytes: u64,
 

@@ -407,8 +407,7 @@ fn feed_stream(
                 if let Some(p) = bar
                     && reader.at.is_multiple_of(4096)
                 {
-                    p.set_position(base + stream.consumed());
-                    p.set_message(reader.progress_message());
+                    pipe_progress(p, base, stream.consumed(), reader);
                 }
             }
             Ok(None) => break,
@@ -416,7 +415,7 @@ fn feed_stream(
         }
     }
     if let Some(p) = bar {
-        p.set_position(base + stream.consumed());
+        pipe_progress(p, base, stream.consumed(), reader);
     }
     reader.summary.capture_bytes += stream.consumed();
     if let Some(report) = stream.into_report() {
@@ -425,6 +424,26 @@ fn feed_stream(
         reader.next_source(report.packets);
     }
     Ok(signalled.get())
+}
+
+/// Moves the bar on while a pipe is read: its length is unknown until it ends, so the
+/// bar grows with what was read.
+fn pipe_progress(
+    p: &indicatif::ProgressBar,
+    base: u64,
+    consumed: u64,
+    reader: &crate::stream::reader::Reader<'_>,
+) {
+    let at = base + consumed;
+    if p.length().is_none_or(|l| l < at) {
+        p.set_length(at);
+    }
+    p.set_position(at);
+    p.set_message(format!(
+        "reading a pipe: {} so far; {}",
+        indicatif::HumanBytes(consumed),
+        reader.progress_message()
+    ));
 }
 
 /// The pipe's chunks as a reader, for [`crate::capture::StreamReader`].
@@ -677,7 +696,6 @@ fn run_inputs(config: &Config) -> ExitCode {
             },
             false,
         );
-        drop(feed);
         for e in &errors {
             eprintln!("kapture: {e}");
         }

@@ -120,15 +120,34 @@ impl Shared {
 /// One connection a worker owns.
 struct Owned {
     /// Made when the first payload arrives: until then (a SYN, a scan, a handshake
-    /// with nothing said) the segments wait in `early`, which costs far less.
-    kafka: Option<Box<KafkaConn>>,
-    ends: [crate::net::Endpoint; 2],
-    first_ts: i64,
-    early: Early,
-    peers: Option<Arc<Peers>>,
+    /// with nothing said) only `pre` is kept, which costs far less.
+    live: Option<Box<Live>>,
+    pre: Option<Box<Pre>>,
     /// Outputs settled so far (their rank).
     settled: u64,
 }
+
+/// A connection before its state is made.
+struct Pre {
+    ends: [crate::net::Endpoint; 2],
+    first_ts: i64,
+    early: Early,
+}
+
+/// A connection with payload.
+struct Live {
+    kafka: KafkaConn,
+    peers: Option<Arc<Peers>>,
+    /// Exchanges settled before the connection said what its cluster is (the first
+    /// ones: ApiVersions, SASL), with their TCP events: held until a Metadata
+    /// response or a Produce/Fetch settles, so that they name the cluster and the
+    /// client software as the rest of the connection does.
+    held: Vec<(Exchange, crate::timing::EventLog)>,
+    said: bool,
+}
+
+/// Exchanges held, at most, before a connection's first Metadata response or data.
+const HELD_BEFORE_METADATA: usize = 8;
 
 /// Segments without payload kept before a connection's state is made.
 const EARLY_SEGMENTS: usize = 8;
@@ -213,20 +232,26 @@ impl Owned {
         limits: &mut Limits,
         out: &mut Vec<Exchange>,
     ) -> &mut KafkaConn {
-        if self.kafka.is_none() {
-            let mut k = Box::new(KafkaConn::new(
+        if self.live.is_none() {
+            let mut pre = self.pre.take().expect("a connection before its state");
+            let mut k = KafkaConn::new(
                 id,
-                self.ends,
-                self.first_ts,
+                pre.ends,
+                pre.first_ts,
                 &config.kafka,
                 config.limits.budget_left(),
-            ));
-            for (from, seg) in self.early.take() {
+            );
+            for (from, seg) in pre.early.take() {
                 k.on_segment(from, &seg, &config.kafka, limits, out);
             }
-            self.kafka = Some(k);
+            self.live = Some(Box::new(Live {
+                kafka: k,
+                peers: None,
+                held: Vec::new(),
+                said: false,
+            }));
         }
-        self.kafka.as_mut().expect("made above")
+        &mut self.live.as_mut().expect("made above").kafka
     }
 }
 
@@ -366,11 +391,12 @@ impl<'a> Worker<'a> {
                     self.conns.insert(
                         conn,
                         Owned {
-                            kafka: None,
-                            ends,
-                            first_ts,
-                            early: Early::default(),
-                            peers: None,
+                            live: None,
+                            pre: Some(Box::new(Pre {
+                                ends,
+                                first_ts,
+                                early: Early::default(),
+                            })),
                             settled: 0,
                         },
                     );
@@ -409,12 +435,12 @@ impl<'a> Worker<'a> {
                         continue;
                     };
                     let from = usize::from(from);
-                    if owned.kafka.is_none()
+                    if let Some(pre) = &mut owned.pre
                         && rec.payload.is_empty()
                         && rec.missing == 0
-                        && owned.early.len() < EARLY_SEGMENTS
+                        && pre.early.len() < EARLY_SEGMENTS
                     {
-                        owned.early.push(from, &rec);
+                        pre.early.push(from, &rec);
                         continue;
                     }
                     let (config, limits) = (self.config, &mut self.limits);
@@ -434,12 +460,13 @@ impl<'a> Worker<'a> {
                         &mut self.settled,
                     );
                     self.take_settled(conn, at);
+                    self.release_held(conn, at);
                     let owned = self.conns.remove(&conn).expect("present");
                     if self.conns.capacity() > 4096 && self.conns.len() * 4 < self.conns.capacity()
                     {
                         self.conns.shrink_to(self.conns.len() * 2);
                     }
-                    let kafka = owned.kafka.expect("made at the end");
+                    let kafka = owned.live.expect("made at the end").kafka;
                     let key = Key {
                         at,
                         conn,
@@ -463,38 +490,71 @@ impl<'a> Worker<'a> {
     }
 
     /// Moves what connection `conn` settled at position `at` to the pending queue,
-    /// recording the names it says.
+    /// recording the names it says; the first exchanges wait for the connection's
+    /// first Metadata response or data exchange (see [`Live::held`]).
     fn take_settled(&mut self, conn: u32, at: u64) {
         if self.settled.is_empty() {
             return;
         }
-        let owned = self.conns.get_mut(&conn).expect("present");
-        let kafka = owned
-            .kafka
-            .as_ref()
-            .expect("settled exchanges have a state");
-        let peers = owned
-            .peers
-            .get_or_insert_with(|| Arc::new(Peers::of(&kafka.report)))
-            .clone();
-        for ex in self.settled.drain(..) {
-            let key = Key {
-                at,
-                conn,
-                rank: owned.settled,
-            };
-            owned.settled += 1;
-            let report = Arc::new(snapshot(&kafka.report, &ex));
-            self.shared.learn(&report, &ex, key);
-            let request_rank = ex.seq;
-            self.pending.push_back(Pending::Exchange(Box::new(Waiting {
-                key,
-                report,
-                peers: peers.clone(),
-                exchange: ex,
-                request_rank,
-            })));
+        let mut settled = std::mem::take(&mut self.settled);
+        for ex in settled.drain(..) {
+            let owned = self.conns.get_mut(&conn).expect("present");
+            let live = owned.live.as_mut().expect("settled exchanges have a state");
+            let window = events_of(&live.kafka.report, &ex);
+            // What it says is known from where it settled, whenever it is built.
+            let said_at = Key { at, conn, rank: 0 };
+            self.shared
+                .learn(&live.kafka.report.context(Default::default()), &ex, said_at);
+            if !live.said {
+                let key = ex.request.api_key;
+                let says = (key == crate::kafka::api::METADATA && ex.response.is_some())
+                    || key == crate::kafka::api::PRODUCE
+                    || key == crate::kafka::api::FETCH;
+                if !says && live.held.len() < HELD_BEFORE_METADATA {
+                    live.held.push((ex, window));
+                    continue;
+                }
+                self.release_held(conn, at);
+            }
+            self.queue(conn, at, ex, window);
         }
+        self.settled = settled;
+    }
+
+    /// Queues the exchanges connection `conn` held, at position `at`.
+    fn release_held(&mut self, conn: u32, at: u64) {
+        let Some(live) = self.conns.get_mut(&conn).and_then(|o| o.live.as_mut()) else {
+            return;
+        };
+        live.said = true;
+        for (ex, window) in std::mem::take(&mut live.held) {
+            self.queue(conn, at, ex, window);
+        }
+    }
+
+    /// Puts one exchange of `conn`, settled (or released) at `at`, in the queue.
+    fn queue(&mut self, conn: u32, at: u64, ex: Exchange, window: crate::timing::EventLog) {
+        let owned = self.conns.get_mut(&conn).expect("present");
+        let live = owned.live.as_mut().expect("settled exchanges have a state");
+        let peers = live
+            .peers
+            .get_or_insert_with(|| Arc::new(Peers::of(&live.kafka.report)))
+            .clone();
+        let key = Key {
+            at,
+            conn,
+            rank: owned.settled,
+        };
+        owned.settled += 1;
+        let report = Arc::new(live.kafka.report.context(window));
+        let request_rank = ex.seq;
+        self.pending.push_back(Pending::Exchange(Box::new(Waiting {
+            key,
+            report,
+            peers,
+            exchange: ex,
+            request_rank,
+        })));
     }
 
     /// Builds what every worker has read past (`all`), and what waited for a name that
@@ -643,12 +703,12 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// The connection as one exchange saw it: its TCP events cut to the exchange's time.
-fn snapshot(report: &ConnectionReport, ex: &Exchange) -> ConnectionReport {
+/// The connection's TCP events during one exchange.
+fn events_of(report: &ConnectionReport, ex: &Exchange) -> crate::timing::EventLog {
     let end = ex
         .response
         .as_ref()
         .map_or(ex.request.span.last_ts, |r| r.span.last_ts);
     let start = ex.request.span.first_ts.min(end);
-    report.context(report.tcp_events.window(start, end))
+    report.tcp_events.window(start, end)
 }
