@@ -16,7 +16,8 @@
 #
 # Every option has an environment variable that sets its default: SIZE, BIG_SIZE
 # (default: twice SIZE), SMALL_SIZE (default: SIZE), RUNS, SEED, OUT, SPANS_DIR,
-# TSHARK_RUNS, NICE, SMALL_MIX (gen_bench --mix of the small-packet capture). A quick
+# TSHARK_RUNS, NICE, SMALL_MIX (gen_bench --mix of the small-packet capture), and
+# KAPTURE_BIN measures that kapture binary instead of building this tree's. A quick
 # run: SIZE=256M BIG_SIZE=512M RUNS=3 bench/run.sh --no-tshark
 #
 # --nice -20 (root) runs every measured process at that niceness (and in a session
@@ -79,7 +80,7 @@ while [ $# -gt 0 ]; do
         --no-small) SMALL=0; shift ;;
         --nice) NICE=$2; shift 2 ;;
         --spans-dir) SPANS_DIR=$2; shift 2 ;;
-        -h|--help) sed -n '2,50p' "$ROOT/bench/run.sh"; exit 0 ;;
+        -h|--help) sed -n '2,51p' "$ROOT/bench/run.sh"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -115,8 +116,13 @@ fi
 mkdir -p "$SPANS_DIR"
 
 echo "== build"
-cargo build --release --quiet --bin kapture --example gen_bench --example slice_ceiling
-KAPTURE=$ROOT/target/release/kapture
+if [ -n "${KAPTURE_BIN:-}" ]; then
+    cargo build --release --quiet --example gen_bench --example slice_ceiling
+    KAPTURE=$(realpath "$KAPTURE_BIN")
+else
+    cargo build --release --quiet --bin kapture --example gen_bench --example slice_ceiling
+    KAPTURE=$ROOT/target/release/kapture
+fi
 GEN=$ROOT/target/release/examples/gen_bench
 CEIL=$ROOT/target/release/examples/slice_ceiling
 
@@ -205,7 +211,7 @@ measure() {
     echo "cpu: $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "mem: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "kernel: $(uname -r)"
-    echo "kapture: $("$KAPTURE" --version 2>/dev/null || echo '?') ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    echo "kapture: $KAPTURE, $("$KAPTURE" --version 2>/dev/null || echo '?') (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
     echo "niceness of the measured processes: $NICE (autogroup: $(cat /proc/self/autogroup 2>/dev/null || echo none))"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "busiest other processes before (%cpu, command):"
