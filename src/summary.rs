@@ -69,6 +69,9 @@ pub struct Summary {
     pub error_responses: u64,
     /// Topic ids no Metadata response or topic map named.
     pub unresolved_topic_ids: BTreeSet<String>,
+    /// Exchanges written with a topic id that was not named in time (the wait for a
+    /// name ran out, or the input ended first).
+    pub written_unnamed: u64,
     /// Kafka connections by the client library they announced (ApiVersions v3+).
     pub client_libraries: BTreeMap<ClientSoftware, u64>,
     /// Trace-context links kept, and left out by the per-span cap.
@@ -334,6 +337,10 @@ impl fmt::Display for Summary {
             "topic ids no Metadata response or --topic-map named",
         );
         note(
+            self.written_unnamed,
+            "exchanges written with topic ids unnamed (no name within the wait)",
+        );
+        note(
             self.record_links_dropped,
             "trace-context links over the per-span cap",
         );
@@ -480,6 +487,8 @@ pub struct SkippedJson {
     pub decode_errors: BTreeMap<String, u64>,
     pub bodies_cut: u64,
     pub unresolved_topic_ids: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub written_unnamed: u64,
     pub record_links_dropped: u64,
     pub decompression_capped: u64,
 }
@@ -546,6 +555,7 @@ impl Summary {
                     .collect(),
                 bodies_cut: self.bodies_cut,
                 unresolved_topic_ids: self.unresolved_topic_ids.iter().cloned().collect(),
+                written_unnamed: self.written_unnamed,
                 record_links_dropped: self.record_links_dropped,
                 decompression_capped: self.decompression_capped,
             },
@@ -569,4 +579,8 @@ impl Summary {
         text.push('\n');
         text
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

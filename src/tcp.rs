@@ -579,6 +579,11 @@ impl DirStream {
         self.chunk_start = 0;
     }
 
+    /// Whether captured bytes lie beyond a hole not yet given up (an ACK may settle it).
+    pub fn has_hole(&self) -> bool {
+        self.covered.ranges.len() > 1 || !self.hole_ends.is_empty()
+    }
+
     /// Whether any payload was captured.
     pub fn has_payload(&self) -> bool {
         !self.covered.ranges.is_empty()

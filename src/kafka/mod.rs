@@ -289,6 +289,13 @@ impl KafkaConn {
         if seg.flags & flags::ACK != 0 {
             self.dirs[1 - from].on_peer_ack(seg.ack);
         }
+        // A segment without payload changes what can be framed only by settling a
+        // hole (its ACK), or by deciding the broker; most are plain ACKs.
+        let bare = seg.payload.is_empty() && seg.missing == 0;
+        if bare && self.broker.is_some() && !self.dirs.iter().any(DirStream::has_hole) {
+            self.report.rtt = self.rtt.rtt(1 - self.broker.unwrap_or(1));
+            return;
+        }
         self.step(false, config, limits, out);
     }
 

@@ -201,6 +201,7 @@ impl<'a, 's> Merger<'a, 's> {
         }
         let s = &mut self.summary;
         s.add_exchange(report, ex, &self.knowledge);
+        s.written_unnamed += u64::from(d.released_unnamed);
         if !d.selected {
             s.filtered_out += 1;
             return;
