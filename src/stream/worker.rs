@@ -117,6 +117,27 @@ impl Shared {
     }
 }
 
+/// Hashes connection ids, which kapture hands out itself (never capture bytes), by one
+/// multiplication: SipHash, needed for tuples from the capture, is wasted on them.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// One connection a worker owns.
 struct Owned {
     /// Made when the first payload arrives: until then (a SYN, a scan, a handshake
@@ -295,7 +316,7 @@ pub struct Worker<'a> {
     sources: &'a [&'a [u8]],
     origin: Origin,
     shared: &'a Shared,
-    conns: HashMap<u32, Owned>,
+    conns: HashMap<u32, Owned, std::hash::BuildHasherDefault<IdHasher>>,
     limits: Limits,
     settled: Vec<Exchange>,
     pending: VecDeque<Pending>,
@@ -323,7 +344,7 @@ impl<'a> Worker<'a> {
             sources,
             origin,
             shared,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             limits: config.limits.clone(),
             settled: Vec::new(),
             pending: VecDeque::new(),
