@@ -253,12 +253,29 @@ impl ResponseValidator {
         let Some(times) = self.waiting.get_mut(&id) else {
             return false;
         };
-        match times.iter().position(|&t| t <= ts) {
+        let found = match times.iter().position(|&t| t <= ts) {
             Some(i) => {
                 times.remove(i);
                 true
             }
             None => false,
+        };
+        if times.is_empty() {
+            self.waiting.remove(&id);
+        }
+        found
+    }
+
+    /// A request was settled (answered, given up, or not expecting an answer): a
+    /// response can no longer be searched for by its correlation id and time.
+    pub fn forget(&mut self, r: &Request) {
+        if let Some(times) = self.waiting.get_mut(&r.correlation_id) {
+            if let Some(i) = times.iter().position(|&t| t == r.span.first_ts) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                self.waiting.remove(&r.correlation_id);
+            }
         }
     }
 

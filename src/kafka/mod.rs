@@ -464,6 +464,11 @@ impl KafkaConn {
         }
         let (to_broker, to_client) = (self.dirs[client].view(), self.dirs[1 - client].view());
         for s in settled.drain(..) {
+            // Answered requests left the validator when their response was framed;
+            // the others leave now, so that it holds only what may still be answered.
+            if s.response.is_none() {
+                self.response_validator.forget(&s.request);
+            }
             let mut ex = Exchange {
                 seq: s.seq,
                 request: s.request,
