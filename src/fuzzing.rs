@@ -12,7 +12,7 @@ use crate::kafka::{KafkaConfig, KafkaConn};
 use crate::net::{self, Endpoint};
 use crate::pipeline;
 use crate::summary::Summary;
-use crate::tcp::{Dir, DirStream, SegRec};
+use crate::tcp::{Dir, DirStream, SegRec, Stream};
 
 /// Whole capture files: the reader, then link/IP/TCP decoding of every packet.
 pub fn capture(data: &[u8]) {
@@ -237,17 +237,12 @@ fn stream_of(bytes: &[u8], cut: usize, origin: bool) -> DirStream {
         d.on_syn(u32::MAX);
     }
     for (i, piece) in bytes.chunks(cut.max(1)).enumerate() {
-        d.push(&SegRec {
-            index: i as u64 + 1,
-            ts_ns: i as i64,
-            dir: Dir::AtoB,
-            seq: (i * cut.max(1)) as u32,
-            ack: 0,
-            flags: 0x10,
-            window: 1,
-            payload: piece,
-            missing: 0,
-        });
+        d.push(&SegRec::data(
+            i as u64 + 1,
+            i as i64,
+            (i * cut.max(1)) as u32,
+            piece,
+        ));
     }
     d
 }
@@ -274,39 +269,14 @@ pub fn kafka_streams(data: &[u8]) {
     let mut framer = Framer::new();
     let mut validator = RequestValidator::new();
     let mut got = Vec::new();
+    let mut keep =
+        |view: &Stream<'_>, span, head| got.push(exchange::request_from(view, span, head));
     for (i, piece) in to_broker.chunks(cut).enumerate() {
-        d.push(&SegRec {
-            index: 1,
-            ts_ns: 0,
-            dir: Dir::AtoB,
-            seq: (i * cut) as u32,
-            ack: 0,
-            flags: 0x10,
-            window: 1,
-            payload: piece,
-            missing: 0,
-        });
-        let settled = d.settled_from(framer.left_edge(), false);
-        let view = d.view();
-        framer.advance(
-            &view,
-            settled,
-            false,
-            1 << 20,
-            &mut validator,
-            |span, head| got.push(exchange::request_from(&view, span, head)),
-        );
+        d.push(&SegRec::data(1, 0, (i * cut) as u32, piece));
+        framer.step(&d, false, 1 << 20, &mut validator, &mut keep);
         d.release_before(framer.left_edge());
     }
-    let view = d.view();
-    framer.advance(
-        &view,
-        u64::MAX,
-        true,
-        1 << 20,
-        &mut validator,
-        |span, head| got.push(exchange::request_from(&view, span, head)),
-    );
+    framer.step(&d, true, 1 << 20, &mut validator, &mut keep);
     framer.finish(d.end());
     let strip = |r: &exchange::Request| (r.span.offset, r.span.size, r.api_key, r.correlation_id);
     assert_eq!(
@@ -323,7 +293,7 @@ pub fn kafka_streams(data: &[u8]) {
     let mut rv = ResponseValidator::new();
     for r in expected {
         rv.expect(&r);
-        pairing.request(r, &mut settled, &mut stats);
+        pairing.request(r);
     }
     frame::split(
         &responses.view(),

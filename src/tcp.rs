@@ -45,7 +45,24 @@ pub struct SegRec<'a> {
     pub missing: u32,
 }
 
-impl SegRec<'_> {
+impl<'a> SegRec<'a> {
+    /// A data segment of `payload` at sequence number `seq` sent by `ends[0]`, packet
+    /// `index` at `ts_ns`, with nothing else set: what tests and fuzzers feed a
+    /// [`DirStream`] with.
+    pub fn data(index: u64, ts_ns: i64, seq: u32, payload: &'a [u8]) -> SegRec<'a> {
+        SegRec {
+            index,
+            ts_ns,
+            dir: Dir::AtoB,
+            seq,
+            ack: 0,
+            flags: flags::ACK,
+            window: 1,
+            payload,
+            missing: 0,
+        }
+    }
+
     pub fn is_bare_syn(&self) -> bool {
         self.flags & (flags::SYN | flags::ACK) == flags::SYN
     }

@@ -379,7 +379,7 @@ impl Pairing {
     }
 
     /// A request was framed.
-    pub fn request(&mut self, request: Request, _out: &mut Vec<Settled>, _stats: &mut KafkaStats) {
+    pub fn request(&mut self, request: Request) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queued.push_back((seq, request));

@@ -3,7 +3,7 @@
 //! byte. When the stream starts mid-connection or loses bytes in a gap, framing
 //! resumes only at an offset the caller's validator accepts as a plausible header.
 
-use crate::tcp::Stream;
+use crate::tcp::{DirStream, Stream};
 
 /// Length prefix of every Kafka frame.
 pub const PREFIX: u64 = 4;
@@ -127,6 +127,24 @@ impl Framer {
             Some((at, _)) => at,
             None => self.pos,
         }
+    }
+
+    /// Frames what `dir` has settled (everything once `fin`): [`Framer::advance`] with
+    /// the settled edge read from the direction itself.
+    pub fn step<V: FrameValidator>(
+        &mut self,
+        dir: &DirStream,
+        fin: bool,
+        max_frame: u64,
+        validator: &mut V,
+        out: impl FnMut(&Stream<'_>, FrameSpan, V::Head),
+    ) {
+        let view = dir.view();
+        let settled = dir.settled_from(self.left_edge(), fin);
+        let mut out = out;
+        self.advance(&view, settled, fin, max_frame, validator, |span, head| {
+            out(&view, span, head)
+        });
     }
 
     /// Frames what `settled` allows (offsets below it are final; `fin` settles all).
@@ -405,7 +423,7 @@ pub fn frame_span(stream: &Stream<'_>, offset: u64, size: u64) -> FrameSpan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tcp::{Dir, DirStream, SegRec};
+    use crate::tcp::SegRec;
 
     /// Accepts any frame whose body starts with 0xK1 and carries the marker byte.
     struct Marker;
@@ -426,19 +444,14 @@ mod tests {
             d.on_syn(u32::MAX);
         }
         for (i, &(offset, data)) in chunks.iter().enumerate() {
-            d.push(&SegRec {
-                index: i as u64 + 1,
-                ts_ns: 100 * (i as i64 + 1),
-                dir: Dir::AtoB,
-                seq: offset as u32,
-                ack: 0,
-                flags: 0x10,
-                window: 1,
-                payload: data,
-                missing: 0,
-            });
+            d.push(&seg(i, offset, data));
         }
         d
+    }
+
+    /// Chunk `i` of a test stream: packet `i + 1`, seen at `100 × (i + 1)`.
+    fn seg(i: usize, offset: u64, data: &[u8]) -> SegRec<'_> {
+        SegRec::data(i as u64 + 1, 100 * (i as i64 + 1), offset as u32, data)
     }
 
     fn frames(d: &DirStream) -> (Vec<(FrameSpan, u8)>, FramingStats) {
@@ -455,26 +468,11 @@ mod tests {
         let mut framer = Framer::new();
         let mut v = Vec::new();
         for (i, &(offset, data)) in chunks.iter().enumerate() {
-            d.push(&SegRec {
-                index: i as u64 + 1,
-                ts_ns: 100 * (i as i64 + 1),
-                dir: Dir::AtoB,
-                seq: offset as u32,
-                ack: 0,
-                flags: 0x10,
-                window: 1,
-                payload: data,
-                missing: 0,
-            });
-            let settled = d.settled_from(framer.left_edge(), false);
-            framer.advance(&d.view(), settled, false, 1000, &mut Marker, |f, h| {
-                v.push((f, h))
-            });
+            d.push(&seg(i, offset, data));
+            framer.step(&d, false, 1000, &mut Marker, |_, f, h| v.push((f, h)));
             d.release_before(framer.left_edge());
         }
-        framer.advance(&d.view(), u64::MAX, true, 1000, &mut Marker, |f, h| {
-            v.push((f, h))
-        });
+        framer.step(&d, true, 1000, &mut Marker, |_, f, h| v.push((f, h)));
         v
     }
 

@@ -340,50 +340,33 @@ impl KafkaConn {
         };
         let client = 1 - broker;
         let mut settled = std::mem::take(&mut self.settled);
-        {
-            let dir = &self.dirs[client];
-            let view = dir.view();
-            let upto = dir.settled_from(self.requests.left_edge(), fin);
-            let (pairing, validator, stats) = (
-                &mut self.pairing,
-                &mut self.response_validator,
-                &mut self.report.kafka,
-            );
-            self.requests.advance(
-                &view,
-                upto,
-                fin,
-                config.max_frame,
-                &mut self.request_validator,
-                |span, head| {
-                    let request = exchange::request_from(&view, span, head);
-                    validator.expect(&request);
-                    pairing.request(request, &mut settled, stats);
-                },
-            );
-        }
+        let (pairing, validator) = (&mut self.pairing, &mut self.response_validator);
+        self.requests.step(
+            &self.dirs[client],
+            fin,
+            config.max_frame,
+            &mut self.request_validator,
+            |view, span, head| {
+                let request = exchange::request_from(view, span, head);
+                validator.expect(&request);
+                pairing.request(request);
+            },
+        );
         // A response is framed only once the requests before it are: searching for a
         // response header checks that a request with its correlation id waits.
         if fin || self.requests.in_sync() {
-            let dir = &self.dirs[broker];
-            let view = dir.view();
-            let upto = dir.settled_from(self.responses.left_edge(), fin);
             let (pairing, stats) = (&mut self.pairing, &mut self.report.kafka);
-            self.responses.advance(
-                &view,
-                upto,
+            self.responses.step(
+                &self.dirs[broker],
                 fin,
                 config.max_frame,
                 &mut self.response_validator,
-                |span, correlation_id| {
-                    pairing.response(
-                        exchange::Response {
-                            span,
-                            correlation_id,
-                        },
-                        &mut settled,
-                        stats,
-                    );
+                |_, span, correlation_id| {
+                    let response = exchange::Response {
+                        span,
+                        correlation_id,
+                    };
+                    pairing.response(response, &mut settled, stats);
                 },
             );
         }

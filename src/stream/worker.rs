@@ -63,7 +63,7 @@ impl Shared {
     }
 
     /// Records the names an exchange settled at `key` says.
-    fn learn(&self, report: &ConnectionReport, ex: &Exchange, key: Key) {
+    fn learn(&self, client: IpAddr, broker: crate::net::Endpoint, ex: &Exchange, key: Key) {
         if !ex.facts.topic_names.is_empty() {
             let mut topics = self.topics.write().expect("not poisoned");
             for (id, name) in &ex.facts.topic_names {
@@ -75,8 +75,7 @@ impl Shared {
         }
         if ex.facts.cluster_id.is_some() {
             let mut clusters = self.clusters.write().expect("not poisoned");
-            for (endpoint, cluster) in crate::knowledge::cluster_endpoints(report.broker, &ex.facts)
-            {
+            for (endpoint, cluster) in crate::knowledge::cluster_endpoints(broker, &ex.facts) {
                 let e = clusters
                     .entry(endpoint)
                     .or_insert_with(|| (cluster.clone(), key));
@@ -88,7 +87,7 @@ impl Shared {
         if let Some(group) = &ex.facts.group {
             let mut groups = self.groups.write().expect("not poisoned");
             let e = groups
-                .entry((ex.request.client_id.clone(), report.client.ip))
+                .entry((ex.request.client_id.clone(), client))
                 .or_insert_with(|| (group.clone(), key));
             if key < e.1 {
                 *e = (group.clone(), key);
@@ -524,8 +523,9 @@ impl<'a> Worker<'a> {
             let window = events_of(&live.kafka.report, &ex);
             // What it says is known from where it settled, whenever it is built.
             let said_at = Key { at, conn, rank: 0 };
+            let report = &live.kafka.report;
             self.shared
-                .learn(&live.kafka.report.context(Default::default()), &ex, said_at);
+                .learn(report.client.ip, report.broker, &ex, said_at);
             if !live.said {
                 let key = ex.request.api_key;
                 let says = (key == crate::kafka::api::METADATA && ex.response.is_some())
