@@ -350,3 +350,102 @@ pub fn records(data: &[u8]) {
         }
     }
 }
+
+/// The connection table under adversarial traffic: every 8 bytes are one packet on a
+/// small space of 4-tuples (so that tuples collide, restart with new SYNs and outlive
+/// their evictions), with chosen flags, sequence numbers, payload and time steps
+/// (some past the timeouts). Run with tiny memory caps and frequent checkpoints, on
+/// one and on three workers: no panic, the same spans and counts, and no more
+/// evictions than connections.
+pub fn connection_table(data: &[u8]) {
+    let packets = adversarial_packets(data);
+    if packets.is_empty() {
+        return;
+    }
+    let pcap = crate::testkit::pcap(&packets);
+    let caps = crate::caps::Caps {
+        max_connections: 3,
+        max_connection_bytes: 3 * crate::caps::LIVE_STATE_BYTES,
+        max_reassembly_bytes: 600,
+        max_waiting_requests: 3,
+        max_unnamed_spans: 1,
+        checkpoint_packets: 3,
+        checkpoint_bytes: 256,
+    };
+    let run = |threads| {
+        let config = pipeline::PipelineConfig {
+            threads,
+            caps,
+            apis: crate::kafka::api::ApiSet::all(),
+            ..pipeline::PipelineConfig::default()
+        };
+        let mut summary = Summary::default();
+        let spans = pipeline::process_capture(&pcap, 0, &config, &mut summary)
+            .expect("a well-formed capture");
+        let spans: Vec<Vec<u8>> = spans.into_iter().flat_map(|c| c.spans).collect();
+        (spans, summary)
+    };
+    let (one, s1) = run(1);
+    let (three, s3) = run(3);
+    assert!(s1.caps.evicted_total() <= s1.tcp_connections);
+    assert_eq!(one, three, "spans depend on the number of workers");
+    assert_eq!(
+        format!("{s1:?}"),
+        format!("{s3:?}"),
+        "counts depend on the number of workers"
+    );
+}
+
+/// The packets [`connection_table`] reads from its input.
+fn adversarial_packets(data: &[u8]) -> Vec<crate::testkit::CraftedPacket> {
+    // A real request frame, so that some payloads frame and pair.
+    const API_VERSIONS: [u8; 23] = [
+        0, 0, 0, 19, 0, 18, 0, 3, 0, 0, 0, 7, 0, 1, b'c', 0, 2, b'k', 2, b'1', 0, 0, 0,
+    ];
+    let mut ts: i64 = 1_796_083_200_000_000_000;
+    let mut out = Vec::new();
+    for rec in data.chunks_exact(8) {
+        let client = [10, 0, 0, 1 + (rec[0] & 3)];
+        let client_port = 1000 + u16::from(rec[1] & 3);
+        let broker_port = if rec[2] & 1 == 0 { 9092 } else { 19092 };
+        let from_client = rec[2] & 2 == 0;
+        let flags = rec[3];
+        let seq = u32::from(u16::from_le_bytes([rec[4], rec[5]])) << (rec[2] >> 4);
+        let len = usize::from(rec[6]);
+        ts += if rec[7] & 0x80 != 0 {
+            i64::from(rec[7] & 0x7f) * 1_000_000_000
+        } else {
+            i64::from(rec[7]) * 1_000_000
+        };
+        let payload: Vec<u8> = if rec[2] & 4 != 0 {
+            API_VERSIONS.iter().copied().cycle().take(len).collect()
+        } else {
+            (0..len).map(|i| (i as u8).wrapping_mul(rec[6])).collect()
+        };
+        let (src, dst, sport, dport) = if from_client {
+            (client, [10, 0, 0, 100], client_port, broker_port)
+        } else {
+            ([10, 0, 0, 100], client, broker_port, client_port)
+        };
+        let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, seq, 65535);
+        if flags & 0x02 != 0 {
+            b = b.syn();
+        }
+        if flags & 0x10 != 0 {
+            b = b.ack(seq.wrapping_add(u32::from(flags)));
+        }
+        if flags & 0x01 != 0 {
+            b = b.fin();
+        }
+        if flags & 0x04 != 0 {
+            b = b.rst();
+        }
+        let mut bytes = Vec::with_capacity(len + 64);
+        if b.write(&mut bytes, &payload).is_ok() {
+            out.push(crate::testkit::CraftedPacket { ts_ns: ts, bytes });
+        }
+    }
+    out
+}

@@ -9,6 +9,7 @@
 //! merger writing in a deterministic order); `pipeline` is its entry point;
 //! `summary` reports what was seen and what was skipped.
 
+pub mod caps;
 pub mod capture;
 pub mod check;
 pub mod cli;

@@ -49,6 +49,8 @@ pub struct PipelineConfig {
     pub threads: usize,
     /// When quiet connections are closed, in capture time.
     pub timeouts: Timeouts,
+    /// The memory caps (`--max-connections`, ...).
+    pub caps: crate::caps::Caps,
     /// `--service-name-from`: each connection's spans under their client's service.
     pub service_from: Option<crate::service::ServiceSource>,
     /// For live input: when no span was ready for this long, the sink is told to
@@ -233,9 +235,12 @@ pub fn run(
             }
             drop(round_tx);
             let written = spans_written.clone();
+            let shared = &shared;
             let reader = scope.spawn(move || {
-                let mut reader = Reader::new(&config.kafka, config.timeouts, batch_txs);
+                let mut reader =
+                    Reader::new(&config.kafka, config.timeouts, config.caps, batch_txs);
                 reader.spans_written = Some(written);
+                reader.shared = Some(shared);
                 let fed = feed(&mut reader);
                 reader.finish();
                 let summary = std::mem::take(&mut reader.summary);
@@ -254,6 +259,8 @@ pub fn run(
             summary.capture_warnings.extend(read.capture_warnings);
             summary.tcp_connections += read.tcp_connections;
             summary.other_connections += read.other_connections;
+            summary.caps.add(&read.caps);
+            summary.cap_limits = config.caps;
             if let Some(p) = &config.progress {
                 p.set_message(format!(
                     "{} TCP connections; {} spans written",

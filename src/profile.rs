@@ -113,7 +113,10 @@ impl Record {
             error: f
                 .first_error()
                 .map(|(code, _)| error_name(code).unwrap_or("UNKNOWN").to_string()),
-            unanswered: ex.state == ResponseState::NotCaptured,
+            unanswered: matches!(
+                ex.state,
+                ResponseState::NotCaptured | ResponseState::Evicted
+            ),
             long_poll: long_poll(req.api_key, max_wait, records, ex.response.is_some()),
             start_ns: timing.start,
             end_ns: timing.end,
@@ -193,7 +196,10 @@ impl Record {
             request_bytes: int(attr::REQUEST_BYTES).unwrap_or(0) as u64,
             response_bytes: int(attr::RESPONSE_BYTES).map(|v| v as u64),
             error: text(attr::ERROR_TYPE),
-            unanswered: text(attr::RESPONSE_STATE).as_deref() == Some("not_captured"),
+            unanswered: matches!(
+                text(attr::RESPONSE_STATE).as_deref(),
+                Some("not_captured" | "evicted")
+            ),
             long_poll: long_poll(
                 api_key,
                 int(attr::FETCH_MAX_WAIT_MS).map(|v| v as i32),

@@ -178,6 +178,10 @@ pub fn peer_service<'k>(report: &ConnectionReport, knowledge: &'k Knowledge) -> 
 /// The status message of an exchange whose response the capture lacks.
 pub const NOT_CAPTURED_MESSAGE: &str = "response not captured";
 
+/// The status message of a span whose connection a memory cap evicted while its
+/// request waited.
+pub const EVICTED_MESSAGE: &str = "connection evicted by a memory cap before the response";
+
 /// Trace and span ids: hashes of facts that identify the exchange in its capture.
 pub fn ids(
     report: &ConnectionReport,
@@ -645,6 +649,7 @@ fn emit_main(
 enum Outcome {
     Ok,
     NotCaptured,
+    Evicted,
     Failed { code: i16, message: String },
     PartlyFailed { failed: usize, message: String },
 }
@@ -653,10 +658,10 @@ impl Outcome {
     fn of(ex: &Exchange, knowledge: &Knowledge) -> Outcome {
         let facts = &ex.facts;
         let Some((code, first)) = facts.first_error() else {
-            return if ex.state == ResponseState::NotCaptured {
-                Outcome::NotCaptured
-            } else {
-                Outcome::Ok
+            return match ex.state {
+                ResponseState::NotCaptured => Outcome::NotCaptured,
+                ResponseState::Evicted => Outcome::Evicted,
+                _ => Outcome::Ok,
             };
         };
         let name = error_name(code).unwrap_or("UNKNOWN");
@@ -691,6 +696,7 @@ impl Outcome {
         match self {
             Outcome::Ok => (StatusCode::Unset, String::new()),
             Outcome::NotCaptured => (StatusCode::Unset, NOT_CAPTURED_MESSAGE.to_string()),
+            Outcome::Evicted => (StatusCode::Unset, EVICTED_MESSAGE.to_string()),
             Outcome::Failed { message, .. } => (StatusCode::Error, message),
             Outcome::PartlyFailed { message, .. } => (StatusCode::Unset, message),
         }

@@ -101,6 +101,10 @@ pub struct Summary {
     /// The exchanges that passed the filters, for the JSON summary's `profile`
     /// (gathered only when that summary is asked for).
     pub profile: Option<crate::profile::Gathered>,
+    /// What the memory caps did.
+    pub caps: crate::caps::CapCounts,
+    /// The caps in force, for the warnings naming them.
+    pub cap_limits: crate::caps::Caps,
 }
 
 impl Summary {
@@ -182,6 +186,9 @@ impl Summary {
         knowledge: &Knowledge,
     ) {
         self.exchanges.add(ex);
+        if ex.state == crate::kafka::exchange::ResponseState::Evicted {
+            self.caps.unanswered_by_eviction += 1;
+        }
         self.inventory.add_exchange(ex, knowledge);
         let _ = report;
         let f = &ex.facts;
@@ -211,6 +218,7 @@ impl Summary {
             || self.kafka.unpaired_responses > 0
             || !self.decode_errors.is_empty()
             || self.decompression_capped > 0
+            || !self.caps.is_empty()
             || self.interrupted
     }
 }
@@ -240,8 +248,20 @@ impl fmt::Display for Summary {
         };
         let _ = writeln!(
             out,
-            "  exchanges: {} found, {emitted}, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture",
-            e.total, self.filtered_out, e.paired, e.not_expected, e.not_captured
+            "  exchanges: {} found, {emitted}, {} filtered out; {} paired, {} without response (acks=0), {} unanswered in capture{}",
+            e.total,
+            self.filtered_out,
+            e.paired,
+            e.not_expected,
+            e.not_captured,
+            if e.evicted > 0 {
+                format!(
+                    ", {} unanswered when a memory cap evicted their connection",
+                    e.evicted
+                )
+            } else {
+                String::new()
+            }
         );
         if !self.client_libraries.is_empty() {
             let libraries: Vec<String> = self
@@ -359,7 +379,13 @@ impl fmt::Display for Summary {
         } else if self.input_ended_by_signal {
             let _ = writeln!(out, "  input from a pipe ended by a signal");
         }
+        if let Some(line) = self.caps.text() {
+            let _ = writeln!(out, "  {line}");
+        }
         for w in &self.capture_warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        for w in self.caps.warnings(&self.cap_limits) {
             let _ = writeln!(out, "  warning: {w}");
         }
         if !self.latency.is_empty() {
@@ -414,6 +440,9 @@ pub struct SummaryJson {
     /// name then version.
     pub client_libraries: Vec<ClientLibraryJson>,
     pub skipped: SkippedJson,
+    /// What the memory caps did (absent when they did nothing).
+    #[serde(skip_serializing_if = "crate::caps::CapCounts::is_empty")]
+    pub memory_caps: crate::caps::CapCounts,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
     /// Per broker: round trip, capture point, loss, broker time.
@@ -462,6 +491,9 @@ pub struct ExchangesJson {
     pub paired: u64,
     pub not_expected: u64,
     pub not_captured: u64,
+    /// Left unanswered because a memory cap evicted their connection.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub evicted: u64,
     /// Answered with a Kafka error (all exchanges found, filtered or not).
     pub kafka_errors: u64,
 }
@@ -519,6 +551,7 @@ impl Summary {
                 paired: e.paired,
                 not_expected: e.not_expected,
                 not_captured: e.not_captured,
+                evicted: e.evicted,
                 kafka_errors: self.error_responses,
             },
             spans: self.spans,
@@ -559,7 +592,13 @@ impl Summary {
                 record_links_dropped: self.record_links_dropped,
                 decompression_capped: self.decompression_capped,
             },
-            warnings: self.capture_warnings.clone(),
+            memory_caps: self.caps.clone(),
+            warnings: self
+                .capture_warnings
+                .iter()
+                .cloned()
+                .chain(self.caps.warnings(&self.cap_limits))
+                .collect(),
             latency: self.latency.table(),
             brokers: self.diagnosis.brokers(),
             slowest: self.diagnosis.slowest(),

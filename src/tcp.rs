@@ -621,6 +621,11 @@ impl DirStream {
         self.covered.ranges.keys().next().copied()
     }
 
+    /// Payload bytes in the window now.
+    pub fn window_bytes(&self) -> u64 {
+        self.buf.len() as u64
+    }
+
     /// Bytes the window holds now.
     pub fn held_bytes(&self) -> usize {
         self.buf.capacity() + self.chunks.capacity() * std::mem::size_of::<Chunk>()

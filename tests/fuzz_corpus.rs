@@ -11,7 +11,8 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn fuzz_corpora_and_reproducers_replay_cleanly() {
-    let targets: [Target; 8] = [
+    let targets: [Target; 9] = [
+        ("connection_table", kapture::fuzzing::connection_table),
         ("capture", kapture::fuzzing::capture),
         ("capture_threads", kapture::fuzzing::capture_threads),
         ("capture_stream", kapture::fuzzing::capture_stream),

@@ -132,6 +132,49 @@ pub struct Args {
     )]
     pub max_in_flight: usize,
 
+    /// Most connections tracked at once (memory cap).
+    ///
+    /// Most TCP connections tracked at once. At the cap, connections are evicted in
+    /// capture time: first those that never carried payload (SYN-only, half-open),
+    /// the oldest first, then the longest quiet; the first time it is hit, shortened
+    /// (emergency) timeouts sweep the table. An evicted connection's waiting requests
+    /// become spans marked `kapture.response.state=evicted`. Counted in the summary;
+    /// exit status 1.
+    #[arg(long, value_name = "N", default_value_t = crate::caps::DEFAULT_MAX_CONNECTIONS, hide_short_help = true)]
+    pub max_connections: u64,
+
+    /// Most bytes of connection state (memory cap).
+    ///
+    /// Most bytes of connection state, estimated: 3,328 per connection that carried
+    /// payload, 384 per one that did not (reassembly bytes apart). At the cap,
+    /// connections are evicted as at --max-connections.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::caps::DEFAULT_MAX_CONNECTION_BYTES, hide_short_help = true)]
+    pub max_connection_bytes: u64,
+
+    /// Most payload bytes held for reassembly, over all connections (memory cap).
+    ///
+    /// Most payload bytes held in the connections' windows (frames not yet complete,
+    /// requests kept until their response), over all connections. Past it, the
+    /// connections holding the most are evicted (checked every 65,536 packets or
+    /// 16 MiB of payload).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::caps::DEFAULT_MAX_REASSEMBLY_BYTES, hide_short_help = true)]
+    pub max_reassembly_bytes: u64,
+
+    /// Most requests waiting for a response, over all connections (memory cap).
+    ///
+    /// Most requests waiting for a response, over all connections. Past it, the
+    /// connections with the most waiting are evicted; their requests become spans
+    /// marked evicted.
+    #[arg(long, value_name = "N", default_value_t = crate::caps::DEFAULT_MAX_WAITING_REQUESTS, hide_short_help = true)]
+    pub max_waiting_requests: u64,
+
+    /// Most exchanges waiting for a topic name (memory cap).
+    ///
+    /// Most exchanges held back until a Metadata response names their topic ids. Past
+    /// it, the held exchanges are written with the ids unnamed.
+    #[arg(long, value_name = "N", default_value_t = crate::caps::DEFAULT_MAX_UNNAMED_SPANS, hide_short_help = true)]
+    pub max_unnamed_spans: u64,
+
     /// Topic names for topic ids the capture never names: a file of
     /// '<topic id> <name>' lines (Fetch v13+ and Produce v13 carry only ids).
     #[arg(long, value_name = "FILE", hide_short_help = true, value_hint = ValueHint::FilePath)]

@@ -266,6 +266,14 @@ impl Config {
                 progress: None,
                 threads: args.threads.unwrap_or(0),
                 timeouts: crate::stream::Timeouts::default(),
+                caps: crate::caps::Caps {
+                    max_connections: args.max_connections,
+                    max_connection_bytes: args.max_connection_bytes,
+                    max_reassembly_bytes: args.max_reassembly_bytes,
+                    max_waiting_requests: args.max_waiting_requests,
+                    max_unnamed_spans: args.max_unnamed_spans,
+                    ..crate::caps::Caps::default()
+                },
                 quiet_flush: None,
                 kafka: KafkaConfig {
                     ports,

@@ -49,6 +49,8 @@ pub enum ResponseState {
     NotExpected,
     /// A response was expected but the capture holds none.
     NotCaptured,
+    /// A response was expected, but a memory cap evicted the connection first.
+    Evicted,
 }
 
 impl ResponseState {
@@ -57,6 +59,7 @@ impl ResponseState {
             ResponseState::Paired => "paired",
             ResponseState::NotExpected => "not_expected",
             ResponseState::NotCaptured => "not_captured",
+            ResponseState::Evicted => "evicted",
         }
     }
 }
@@ -517,6 +520,8 @@ pub struct ExchangeCounts {
     pub paired: u64,
     pub not_expected: u64,
     pub not_captured: u64,
+    /// Left unanswered because a memory cap evicted their connection.
+    pub evicted: u64,
 }
 
 impl ExchangeCounts {
@@ -532,6 +537,7 @@ impl ExchangeCounts {
             ResponseState::Paired => self.paired += 1,
             ResponseState::NotExpected => self.not_expected += 1,
             ResponseState::NotCaptured => self.not_captured += 1,
+            ResponseState::Evicted => self.evicted += 1,
         }
     }
 
@@ -540,6 +546,7 @@ impl ExchangeCounts {
         self.paired += o.paired;
         self.not_expected += o.not_expected;
         self.not_captured += o.not_captured;
+        self.evicted += o.evicted;
     }
 }
 

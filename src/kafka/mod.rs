@@ -193,6 +193,7 @@ pub struct KafkaConn {
     first_bytes: [[u8; 8]; 2],
     first_len: [usize; 2],
     finished: bool,
+    unframed_at_finish: u64,
 }
 
 impl KafkaConn {
@@ -247,6 +248,7 @@ impl KafkaConn {
             first_bytes: [[0; 8]; 2],
             first_len: [0; 2],
             finished: false,
+            unframed_at_finish: 0,
         }
     }
 
@@ -255,6 +257,37 @@ impl KafkaConn {
         self.dirs.iter().map(DirStream::held_bytes).sum::<usize>()
             + self.held.len() * std::mem::size_of::<Exchange>()
             + self.pairing.pending() * std::mem::size_of::<exchange::Request>()
+    }
+
+    /// Payload bytes held in the two byte windows now (the reassembly cap's measure).
+    pub fn window_bytes(&self) -> u64 {
+        self.dirs.iter().map(|d| d.window_bytes()).sum()
+    }
+
+    /// Requests waiting for a response now.
+    pub fn waiting_requests(&self) -> u64 {
+        self.pairing.pending() as u64
+    }
+
+    /// Payload bytes received past the last complete frame, in both directions, when
+    /// the connection finished: what is lost when it was evicted.
+    pub fn unframed_at_finish(&self) -> u64 {
+        self.unframed_at_finish
+    }
+
+    fn unframed_bytes(&self) -> u64 {
+        match self.broker {
+            Some(broker) => {
+                let client = 1 - broker;
+                self.dirs[client]
+                    .end()
+                    .saturating_sub(self.requests.left_edge())
+                    + self.dirs[broker]
+                        .end()
+                        .saturating_sub(self.responses.left_edge())
+            }
+            None => self.dirs.iter().map(DirStream::end).sum(),
+        }
     }
 
     /// Decompression this connection may still do.
@@ -310,6 +343,7 @@ impl KafkaConn {
             return;
         }
         self.step(true, config, limits, out);
+        self.unframed_at_finish = self.unframed_bytes();
         if let Some(broker) = self.broker {
             let client = 1 - broker;
             let mut settled = std::mem::take(&mut self.settled);

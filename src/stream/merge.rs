@@ -98,6 +98,7 @@ impl<'a, 's> Merger<'a, 's> {
             let w = round.worker;
             if let Some(v) = &round.verdicts {
                 self.summary.add_verdict_counts(v);
+                self.summary.caps.add(&v.caps);
             }
             let spans = Arc::new((round.spans, round.ends));
             self.marks[w] = self.marks[w].max(round.mark);

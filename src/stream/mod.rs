@@ -93,9 +93,38 @@ pub enum Item {
         missing: u32,
         payload: PayloadRef,
     },
-    /// The connection is over (closed, idle, replaced, or the input ended) at `at`.
-    End { conn: u32, at: u64 },
+    /// The connection is over (closed, idle, replaced, or the input ended) at `at`;
+    /// `evicted` says why when a memory cap ended it before its time.
+    End {
+        conn: u32,
+        at: u64,
+        evicted: Option<crate::caps::Eviction>,
+    },
+    /// Every item up to position `at` has been handed out: the worker waits until
+    /// every worker is there, then reports what it holds ([`Load`]).
+    Checkpoint { at: u64 },
+    /// The memory cap on exchanges waiting for a topic name was passed: those settled
+    /// at or before `at` wait no longer than `at`.
+    ReleaseUnnamed { at: u64 },
 }
+
+/// What a worker holds at a checkpoint, for the memory caps.
+#[derive(Debug, Clone, Default)]
+pub struct Load {
+    /// The checkpoint's position.
+    pub at: u64,
+    pub reassembly_bytes: u64,
+    pub waiting_requests: u64,
+    /// Exchanges waiting for a topic name.
+    pub unnamed: u64,
+    /// The connections holding the most reassembly bytes: (bytes, connection).
+    pub heaviest: Vec<(u64, u32)>,
+    /// The connections with the most requests waiting: (requests, connection).
+    pub most_waiting: Vec<(u64, u32)>,
+}
+
+/// Connections a [`Load`] names in each of its lists.
+pub const LOAD_TOP: usize = 64;
 
 /// A batch of items for one worker, and how far the reader had read when it was cut.
 #[derive(Debug, Default)]

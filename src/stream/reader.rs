@@ -4,9 +4,10 @@
 //! went quiet in capture time, and hands segments to the worker that owns their
 //! connection, in batches. Counts packet-level problems into its [`Summary`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::SyncSender;
 
+use crate::caps::{self, Cap, Caps, Eviction};
 use crate::capture::Packet;
 use crate::kafka::{self, KafkaConfig};
 use crate::net::{self, Endpoint, Segment, flags};
@@ -49,6 +50,15 @@ impl Tracked {
         self.closed
             || self.carried_data
             || self.syn_seq[self.end_index(key, src)].is_some_and(|s| s != seq)
+    }
+
+    /// What the connection is estimated to cost (reassembly bytes apart).
+    fn state_bytes(&self) -> u64 {
+        if self.analysed && self.carried_data {
+            caps::LIVE_STATE_BYTES
+        } else {
+            caps::HALF_OPEN_STATE_BYTES
+        }
     }
 
     /// Whether the connection has been quiet long enough, at `now`, to be over.
@@ -116,6 +126,23 @@ pub struct Reader<'c> {
     timeouts: Timeouts,
     outbox: std::rc::Rc<std::cell::RefCell<Outbox>>,
     table: HashMap<TupleKey, Tracked>,
+    /// The memory caps, and what the table's connections are estimated to cost.
+    caps: Caps,
+    state_bytes: u64,
+    /// Connections that had carried no payload when seen, oldest first: the first to
+    /// go at the connection caps (entries of connections gone or grown are skipped).
+    half_open: VecDeque<(TupleKey, u32)>,
+    /// Connections by their last activity as last looked at, oldest first: the next to
+    /// go at the caps, once the half-open ones are gone (an entry whose connection was
+    /// active since goes to the back).
+    by_activity: VecDeque<(TupleKey, u32, i64)>,
+    /// A connection cap is hit: sweeps use the emergency timeouts.
+    emergency: bool,
+    /// Where the workers report at checkpoints; without it there are none.
+    pub shared: Option<&'c super::worker::Shared>,
+    /// The last checkpoint's position, and payload handed out since.
+    last_checkpoint: Option<u64>,
+    payload_since_check: u64,
     /// The tuple of the previous packet: consecutive packets mostly belong to one
     /// connection, and this skips hashing for them. (The map keeps SipHash: the tuples
     /// come from untrusted captures.)
@@ -134,6 +161,7 @@ impl<'c> Reader<'c> {
     pub fn new(
         kafka: &'c KafkaConfig,
         timeouts: Timeouts,
+        caps: Caps,
         workers: Vec<SyncSender<Batch>>,
     ) -> Self {
         let batches = workers.iter().map(|_| Batch::default()).collect();
@@ -149,11 +177,22 @@ impl<'c> Reader<'c> {
             timeouts,
             outbox: std::rc::Rc::new(std::cell::RefCell::new(outbox)),
             table: HashMap::new(),
+            caps,
+            state_bytes: 0,
+            half_open: VecDeque::new(),
+            by_activity: VecDeque::new(),
+            emergency: false,
+            shared: None,
+            last_checkpoint: None,
+            payload_since_check: 0,
             last: None,
             next_conn: 0,
             at: 0,
             index_base: 0,
-            summary: Summary::default(),
+            summary: Summary {
+                cap_limits: caps,
+                ..Summary::default()
+            },
             spans_written: None,
         }
     }
@@ -210,6 +249,11 @@ impl<'c> Reader<'c> {
         if self.at.is_multiple_of(SWEEP_EVERY) {
             self.sweep(packet.ts_ns);
         }
+        if self.at.is_multiple_of(self.caps.checkpoint_packets.max(1))
+            || self.payload_since_check >= self.caps.checkpoint_bytes
+        {
+            self.checkpoint();
+        }
         let mut outbox = self.outbox.borrow_mut();
         outbox.at = self.at;
         outbox.waiting += 1;
@@ -221,23 +265,27 @@ impl<'c> Reader<'c> {
     fn segment(&mut self, packet: &Packet<'_>, seg: &Segment<'_>, source: Option<(u32, &[u8])>) {
         let key = tuple_key(seg.src, seg.dst);
         let bare_syn = seg.flags & (flags::SYN | flags::ACK) == flags::SYN;
-        let mut known = match self.last {
+        if bare_syn
+            && let Some(t) = self.table.get(&key)
+            && t.starts_over(&key, &seg.src, seg.seq)
+        {
+            let t = self.table.remove(&key).expect("known");
+            self.state_bytes -= t.state_bytes();
+            self.end(t.id, t.analysed, self.at, None);
+        }
+        let known = match self.last {
             Some((k, _)) if k == key => self.table.get_mut(&key),
             _ => self.table.get_mut(&key),
         };
-        if let Some(t) = &known
-            && bare_syn
-            && t.starts_over(&key, &seg.src, seg.seq)
-        {
-            let (id, analysed) = (t.id, t.analysed);
-            self.table.remove(&key);
-            self.end(id, analysed, self.at);
-            known = None;
-        }
         let t = match known {
             Some(t) => t,
             None => {
+                self.make_room(packet.ts_ns, true, caps::HALF_OPEN_STATE_BYTES, None);
                 let t = self.open(seg, packet.ts_ns);
+                self.state_bytes += t.state_bytes();
+                self.half_open.push_back((key, t.id));
+                self.by_activity.push_back((key, t.id, t.last_ts));
+                self.compact_queues();
                 self.table.entry(key).or_insert(t)
             }
         };
@@ -246,13 +294,20 @@ impl<'c> Reader<'c> {
             t.syn_seq[from] = Some(seg.seq);
         }
         t.closed |= seg.flags & (flags::FIN | flags::RST) != 0;
+        let before = t.state_bytes();
         t.carried_data |= !seg.payload.is_empty();
+        let grown = t.state_bytes() - before;
         t.last_ts = t.last_ts.max(packet.ts_ns);
         let (id, analysed) = (t.id, t.analysed);
         self.last = Some((key, id));
+        if grown > 0 {
+            self.make_room(packet.ts_ns, false, grown, Some(id));
+            self.state_bytes += grown;
+        }
         if !analysed {
             return;
         }
+        self.payload_since_check += seg.payload.len() as u64;
         let worker = self.worker_of(id);
         let mut outbox = self.outbox.borrow_mut();
         let batch = &mut outbox.batches[worker];
@@ -320,12 +375,15 @@ impl<'c> Reader<'c> {
         conn as usize % self.outbox.borrow().workers.len()
     }
 
-    fn end(&mut self, conn: u32, analysed: bool, at: u64) {
+    fn end(&mut self, conn: u32, analysed: bool, at: u64, evicted: Option<Eviction>) {
+        if let Some(why) = evicted {
+            self.summary.caps.count_eviction(why);
+        }
         if analysed {
             let worker = self.worker_of(conn);
             self.outbox.borrow_mut().batches[worker]
                 .items
-                .push(Item::End { conn, at });
+                .push(Item::End { conn, at, evicted });
         }
         if self.last.is_some_and(|(_, id)| id == conn) {
             self.last = None;
@@ -333,20 +391,230 @@ impl<'c> Reader<'c> {
     }
 
     /// Ends the connections that have been quiet too long at capture time `now`, in
-    /// id order.
+    /// id order; while a connection cap is hit, by the emergency timeouts.
     fn sweep(&mut self, now: i64) {
-        let timeouts = self.timeouts;
+        if self.emergency && self.below_caps(3, 4) {
+            self.emergency = false;
+        }
+        if self.emergency {
+            self.sweep_by(
+                now,
+                caps::emergency_timeouts(),
+                Some(Eviction::EmergencyTimeout),
+            );
+        } else {
+            self.sweep_by(now, self.timeouts, None);
+        }
+    }
+
+    fn sweep_by(&mut self, now: i64, timeouts: Timeouts, evicted: Option<Eviction>) {
         let mut expired: Vec<(u32, bool)> = Vec::new();
+        let mut freed = 0;
         self.table.retain(|_, t| {
             let over = t.expired(now, &timeouts);
             if over {
                 expired.push((t.id, t.analysed));
+                freed += t.state_bytes();
             }
             !over
         });
+        self.state_bytes -= freed;
         expired.sort_unstable();
         for (id, analysed) in expired {
-            self.end(id, analysed, self.at);
+            self.end(id, analysed, self.at, evicted);
+        }
+        self.compact_queues();
+    }
+
+    /// Whether the table is below `num/den` of both connection caps.
+    fn below_caps(&self, num: u64, den: u64) -> bool {
+        (self.table.len() as u64) * den < self.caps.max_connections * num
+            && self.state_bytes * den < self.caps.max_connection_bytes * num
+    }
+
+    /// Evicts connections until one more (`adding`) fits under the connection count
+    /// cap and `bytes` more fit under the state bytes cap. The first time a cap is hit
+    /// the emergency timeouts sweep the table; then the oldest half-open connections
+    /// go, then the longest quiet. `keep` (the connection growing) is never evicted.
+    fn make_room(&mut self, now: i64, adding: bool, bytes: u64, keep: Option<u32>) {
+        loop {
+            let cap = if adding && self.table.len() as u64 >= self.caps.max_connections {
+                Cap::Connections
+            } else if self.state_bytes + bytes > self.caps.max_connection_bytes {
+                Cap::ConnectionBytes
+            } else {
+                return;
+            };
+            self.summary.caps.count_hit(cap);
+            if !self.emergency {
+                self.emergency = true;
+                self.summary.caps.emergencies += 1;
+                self.sweep_by(
+                    now,
+                    caps::emergency_timeouts(),
+                    Some(Eviction::EmergencyTimeout),
+                );
+                continue;
+            }
+            if !self.evict_one(keep) {
+                return;
+            }
+        }
+    }
+
+    /// Evicts the oldest connection that never carried payload, or else the one quiet
+    /// for longest; `false` when there is none but `keep`.
+    fn evict_one(&mut self, keep: Option<u32>) -> bool {
+        while let Some((key, id)) = self.half_open.pop_front() {
+            if self
+                .table
+                .get(&key)
+                .is_some_and(|t| t.id == id && !t.carried_data && Some(id) != keep)
+            {
+                self.evict(&key, Eviction::HalfOpen);
+                return true;
+            }
+        }
+        for _ in 0..=self.by_activity.len() {
+            let Some((key, id, seen)) = self.by_activity.pop_front() else {
+                break;
+            };
+            let Some(t) = self.table.get(&key).filter(|t| t.id == id) else {
+                continue;
+            };
+            if Some(id) == keep || t.last_ts > seen {
+                let last = t.last_ts;
+                self.by_activity.push_back((key, id, last));
+                continue;
+            }
+            self.evict(&key, Eviction::Idle);
+            return true;
+        }
+        false
+    }
+
+    fn evict(&mut self, key: &TupleKey, why: Eviction) {
+        self.evict_at(key, why, self.at);
+    }
+
+    fn evict_at(&mut self, key: &TupleKey, why: Eviction, at: u64) {
+        let t = self
+            .table
+            .remove(key)
+            .expect("evicted connection is tracked");
+        self.state_bytes -= t.state_bytes();
+        self.end(t.id, t.analysed, at, Some(why));
+    }
+
+    /// Places a checkpoint here for every worker, then acts on what they held at the
+    /// previous one (waiting for their reports): the caps on reassembly bytes,
+    /// waiting requests and exchanges waiting for a name. Acting one checkpoint late
+    /// keeps the workers busy meanwhile; what is decided depends on the capture alone.
+    fn checkpoint(&mut self) {
+        let Some(shared) = self.shared else { return };
+        let at = self.at;
+        self.payload_since_check = 0;
+        {
+            let mut outbox = self.outbox.borrow_mut();
+            for batch in &mut outbox.batches {
+                batch.items.push(Item::Checkpoint { at });
+            }
+            outbox.at = at;
+            outbox.flush();
+        }
+        let previous = self.last_checkpoint.replace(at);
+        let Some(previous) = previous else { return };
+        let outbox = self.outbox.clone();
+        let stop = move || outbox.borrow().stopped;
+        if let Some(loads) = shared.loads_at(previous, &stop) {
+            self.act_on(&loads);
+        }
+    }
+
+    /// Evicts and releases what the workers' reports call for.
+    fn act_on(&mut self, loads: &[super::Load]) {
+        let sum = |f: fn(&super::Load) -> u64| loads.iter().map(f).sum::<u64>();
+        let bytes = sum(|l| l.reassembly_bytes);
+        if bytes > self.caps.max_reassembly_bytes {
+            self.summary.caps.count_hit(Cap::ReassemblyBytes);
+            let top = loads.iter().flat_map(|l| l.heaviest.iter().copied());
+            self.evict_heaviest(
+                top,
+                bytes,
+                self.caps.max_reassembly_bytes,
+                Eviction::ReassemblyBytes,
+            );
+        }
+        let waiting = sum(|l| l.waiting_requests);
+        if waiting > self.caps.max_waiting_requests {
+            self.summary.caps.count_hit(Cap::WaitingRequests);
+            let top = loads.iter().flat_map(|l| l.most_waiting.iter().copied());
+            self.evict_heaviest(
+                top,
+                waiting,
+                self.caps.max_waiting_requests,
+                Eviction::WaitingRequests,
+            );
+        }
+        if sum(|l| l.unnamed) > self.caps.max_unnamed_spans {
+            self.summary.caps.count_hit(Cap::UnnamedSpans);
+            // Placed after every mark the workers have sent: just past this packet.
+            let at = self.at + 1;
+            for batch in &mut self.outbox.borrow_mut().batches {
+                batch.items.push(Item::ReleaseUnnamed { at });
+            }
+        }
+    }
+
+    /// Evicts the connections holding the most (`top`: amount, connection), largest
+    /// first, until the total is estimated at three quarters of `cap` or the list
+    /// runs out.
+    fn evict_heaviest(
+        &mut self,
+        top: impl Iterator<Item = (u64, u32)>,
+        mut total: u64,
+        cap: u64,
+        why: Eviction,
+    ) {
+        let mut top: Vec<(u64, u32)> = top.collect();
+        top.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let goal = cap / 4 * 3;
+        let mut victims = Vec::new();
+        for (amount, conn) in top {
+            if total <= goal {
+                break;
+            }
+            total = total.saturating_sub(amount);
+            victims.push(conn);
+        }
+        victims.sort_unstable();
+        let mut keys: Vec<(u32, TupleKey)> = self
+            .table
+            .iter()
+            .filter(|(_, t)| victims.binary_search(&t.id).is_ok())
+            .map(|(k, t)| (t.id, *k))
+            .collect();
+        keys.sort_unstable_by_key(|(id, _)| *id);
+        // The workers have promised nothing more at or before this packet (their
+        // checkpoint rounds): the evictions are placed just past it.
+        for (_, key) in keys {
+            self.evict_at(&key, why, self.at + 1);
+        }
+    }
+
+    /// Drops the eviction queues' entries of connections gone (or, for the half-open
+    /// queue, grown), once they outnumber the live ones: the queues stay bounded by
+    /// the table.
+    fn compact_queues(&mut self) {
+        let limit = 2 * self.table.len() + 4096;
+        let table = &self.table;
+        if self.half_open.len() > limit {
+            self.half_open
+                .retain(|(k, id)| table.get(k).is_some_and(|t| t.id == *id && !t.carried_data));
+        }
+        if self.by_activity.len() > limit {
+            self.by_activity
+                .retain(|(k, id, _)| table.get(k).is_some_and(|t| t.id == *id));
         }
     }
 
@@ -360,11 +628,14 @@ impl<'c> Reader<'c> {
     /// The input is over: every connection still open ends, in id order.
     pub fn finish(&mut self) {
         let table = std::mem::take(&mut self.table);
+        self.state_bytes = 0;
+        self.half_open = VecDeque::new();
+        self.by_activity = VecDeque::new();
         let mut open: Vec<(u32, bool)> = table.into_values().map(|t| (t.id, t.analysed)).collect();
         open.sort_unstable();
         self.at += 1;
         for (i, (id, analysed)) in open.into_iter().enumerate() {
-            self.end(id, analysed, u64::MAX);
+            self.end(id, analysed, u64::MAX, None);
             if (i as u64 + 1).is_multiple_of(BATCH_PACKETS) {
                 self.flush();
             }

@@ -22,7 +22,9 @@ use crate::pipeline::PipelineConfig;
 use crate::span::{self, Origin, Peers};
 use crate::tcp::{Dir, SegRec};
 
-use super::{Batch, Done, Ended, Item, Key, NAME_WAIT_PACKETS, OWN, Output, Place, Round};
+use super::{
+    Batch, Done, Ended, Item, Key, LOAD_TOP, Load, NAME_WAIT_PACKETS, OWN, Output, Place, Round,
+};
 
 /// A name, and the earliest place the capture said it.
 type Said = (Arc<str>, Key);
@@ -43,13 +45,56 @@ pub struct Shared {
     marks: Vec<AtomicU64>,
     /// A worker could not hand its outputs on (the merger stopped).
     abort: std::sync::atomic::AtomicBool,
+    /// Per worker: its reports at the last two checkpoints, for the reader.
+    loads: std::sync::Mutex<Vec<VecDeque<Load>>>,
+    loads_posted: std::sync::Condvar,
 }
 
 impl Shared {
     pub fn new(workers: usize) -> Self {
         Shared {
             marks: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            loads: std::sync::Mutex::new(vec![VecDeque::new(); workers]),
             ..Default::default()
+        }
+    }
+
+    /// Whether a worker gave up (its outputs could not be handed on).
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+
+    /// Posts worker `w`'s report at a checkpoint.
+    fn post_load(&self, w: usize, load: Load) {
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        let q = &mut loads[w];
+        q.push_back(load);
+        while q.len() > 2 {
+            q.pop_front();
+        }
+        self.loads_posted.notify_all();
+    }
+
+    /// Every worker's report at the checkpoint at `at`, once all are posted; `None`
+    /// when `stop` says the run is ending.
+    pub fn loads_at(&self, at: u64, stop: &dyn Fn() -> bool) -> Option<Vec<Load>> {
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let found: Vec<Load> = loads
+                .iter()
+                .filter_map(|q| q.iter().find(|l| l.at == at).cloned())
+                .collect();
+            if found.len() == loads.len() {
+                return Some(found);
+            }
+            if stop() || self.aborted() {
+                return None;
+            }
+            loads = self
+                .loads_posted
+                .wait_timeout(loads, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -327,6 +372,11 @@ pub struct Worker<'a> {
     /// The worker's own view of names, filled for one exchange at a time.
     knowledge: Knowledge,
     out: JsonOut,
+    /// Rounds made at checkpoints, to send before the next.
+    ready_rounds: Vec<Round>,
+    /// Exchanges settled at or before this position wait for a topic name no longer
+    /// than it (the cap on waiting exchanges was passed).
+    released_upto: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -355,6 +405,8 @@ impl<'a> Worker<'a> {
                 ..Knowledge::default()
             },
             out: JsonOut::new(),
+            ready_rounds: Vec::new(),
+            released_upto: 0,
         }
     }
 
@@ -370,6 +422,13 @@ impl<'a> Worker<'a> {
             match batches.recv_timeout(wait) {
                 Ok(batch) => {
                     self.batch(batch);
+                    for round in std::mem::take(&mut self.ready_rounds) {
+                        sent_mark = sent_mark.max(round.mark);
+                        if rounds.send(round).is_err() {
+                            self.shared.abort.store(true, Ordering::Release);
+                            return;
+                        }
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -469,16 +528,17 @@ impl<'a> Worker<'a> {
                         .on_segment(from, &rec, &config.kafka, limits, &mut self.settled);
                     self.take_settled(conn, at);
                 }
-                Item::End { conn, at } => {
+                Item::End { conn, at, evicted } => {
                     let Some(owned) = self.conns.get_mut(&conn) else {
                         continue;
                     };
                     let (config, limits) = (self.config, &mut self.limits);
-                    owned.kafka(conn, config, limits, &mut self.settled).finish(
-                        &config.kafka,
-                        limits,
-                        &mut self.settled,
-                    );
+                    let kafka = owned.kafka(conn, config, limits, &mut self.settled);
+                    kafka.finish(&config.kafka, limits, &mut self.settled);
+                    if evicted.is_some() {
+                        self.verdicts.caps.bytes_dropped += kafka.unframed_at_finish();
+                        mark_evicted(&mut self.settled);
+                    }
                     self.take_settled(conn, at);
                     self.release_held(conn, at);
                     let owned = self.conns.remove(&conn).expect("present");
@@ -504,9 +564,49 @@ impl<'a> Worker<'a> {
                     self.pending
                         .push_back(Pending::Ended(key, verdict, report, used));
                 }
+                Item::Checkpoint { at } => self.checkpoint(at),
+                Item::ReleaseUnnamed { at } => self.released_upto = self.released_upto.max(at),
             }
         }
         self.shared.marks[self.id].store(upto, Ordering::Release);
+    }
+
+    /// At the checkpoint at `at` (everything up to it read): once every worker is
+    /// there, builds what that allows and reports what is held. Everything reported
+    /// is as of `at` exactly, whatever the threads' timing.
+    fn checkpoint(&mut self, at: u64) {
+        self.shared.marks[self.id].store(at, Ordering::Release);
+        while self.shared.read_by_all() < at {
+            if self.shared.aborted() {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let round = self.round(at, false);
+        self.ready_rounds.push(round);
+        let mut load = Load {
+            at,
+            unnamed: self.unnamed.len() as u64,
+            ..Load::default()
+        };
+        for (&conn, owned) in &self.conns {
+            let Some(live) = &owned.live else { continue };
+            let bytes = live.kafka.window_bytes();
+            let waiting = live.kafka.waiting_requests();
+            load.reassembly_bytes += bytes;
+            load.waiting_requests += waiting;
+            if bytes > 0 {
+                load.heaviest.push((bytes, conn));
+            }
+            if waiting > 0 {
+                load.most_waiting.push((waiting, conn));
+            }
+        }
+        for list in [&mut load.heaviest, &mut load.most_waiting] {
+            list.sort_unstable_by(|a, b| b.cmp(a));
+            list.truncate(LOAD_TOP);
+        }
+        self.shared.post_load(self.id, load);
     }
 
     /// Moves what connection `conn` settled at position `at` to the pending queue,
@@ -592,7 +692,10 @@ impl<'a> Worker<'a> {
         let unnamed = std::mem::take(&mut self.unnamed);
         for u in unnamed {
             match self.naming(&u.waiting, all, last) {
-                Some(place) => outputs.push(self.build(u.waiting, place)),
+                Some(place) => {
+                    self.count_cut_short(place);
+                    outputs.push(self.build(u.waiting, place));
+                }
                 None => self.unnamed.push(u),
             }
         }
@@ -605,7 +708,10 @@ impl<'a> Worker<'a> {
                     decompressed: used,
                 })),
                 Pending::Exchange(w) => match self.naming(&w, all, last) {
-                    Some(place) => outputs.push(self.build(w, place)),
+                    Some(place) => {
+                        self.count_cut_short(place);
+                        outputs.push(self.build(w, place));
+                    }
                     None => self.unnamed.push(Unnamed { waiting: w }),
                 },
             }
@@ -620,10 +726,11 @@ impl<'a> Worker<'a> {
 
     /// Where an exchange is placed: at its own key when every topic id it uses is
     /// named, or after the naming when that came later; `None` while a name may still
-    /// come. After [`NAME_WAIT_PACKETS`] packets, or at the end, it goes unnamed.
+    /// come. After [`NAME_WAIT_PACKETS`] packets (or sooner, at the cap on waiting
+    /// exchanges), or at the end, it goes unnamed, placed where its wait ended.
     fn naming(&self, w: &Waiting, all: u64, last: bool) -> Option<Place> {
         let mut at = w.key;
-        let limit = w.key.at.saturating_add(NAME_WAIT_PACKETS);
+        let limit = self.name_limit(w.key);
         for p in &w.exchange.facts.partitions {
             let Topic::Id(id) = &p.topic else { continue };
             if self.config.topic_map.contains_key(id) {
@@ -631,11 +738,33 @@ impl<'a> Worker<'a> {
             }
             match self.shared.topic(id) {
                 Some((_, named)) if named.at <= all && named.at <= limit => at = at.max(named),
-                _ if last || all >= limit => {}
+                _ if last || all >= limit => at = at.max(Key::upto(limit)),
                 _ => return None,
             }
         }
         Some(Place { at, own: w.key })
+    }
+
+    /// Counts an exchange whose wait for a name the cap on waiting exchanges ended.
+    fn count_cut_short(&mut self, place: Place) {
+        let cut = self.released_upto;
+        if cut > 0
+            && place.at == Key::upto(cut)
+            && cut < place.own.at.saturating_add(NAME_WAIT_PACKETS)
+        {
+            self.verdicts.caps.released_unnamed += 1;
+        }
+    }
+
+    /// The last position at which a name may still come for an exchange settled at
+    /// `key`.
+    fn name_limit(&self, key: Key) -> u64 {
+        let natural = key.at.saturating_add(NAME_WAIT_PACKETS);
+        if key.at <= self.released_upto {
+            natural.min(self.released_upto)
+        } else {
+            natural
+        }
     }
 
     /// Filters an exchange and serialises its spans with the names known at `place`.
@@ -721,6 +850,16 @@ impl<'a> Worker<'a> {
         }
         self.knowledge.groups.clear();
         self.knowledge.clusters.clear();
+    }
+}
+
+/// The requests an evicted connection left waiting: their response may have come
+/// after, but kapture no longer followed the connection.
+fn mark_evicted(settled: &mut [Exchange]) {
+    for ex in settled {
+        if ex.state == crate::kafka::exchange::ResponseState::NotCaptured {
+            ex.state = crate::kafka::exchange::ResponseState::Evicted;
+        }
     }
 }
 
