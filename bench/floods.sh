@@ -82,14 +82,15 @@ for c in "${CASES[@]}"; do
         [ "$anon" -gt "$worst" ] && worst=$anon
         echo "  $name: peak RssAnon $((anon / 1024)) MiB, ${wall} ms, exit $status"
     done
-    caps=$(python3 -c '
+    caps=$(python3 - "$OUT/$name.json" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1]))
-c = s.get("memory_caps", {})
-ev = ", ".join(f"{n} {k}" for k, n in c.get("evicted", {}).items()) or "none"
-print(f"{sum(c.get(\"evicted\", {}).values())} ({ev}) | {c.get(\"unanswered_by_eviction\", 0)}")
-' "$OUT/$name.json")
-    size=$(stat -c %s "$file")
+c = json.load(open(sys.argv[1])).get("memory_caps", {})
+evicted = c.get("evicted", {})
+by_reason = ", ".join(f"{n} {k}" for k, n in evicted.items()) or "none"
+print(f"{sum(evicted.values())} ({by_reason}) | {c.get('unanswered_by_eviction', 0)}")
+PY
+)
+    size=$(stat -L -c %s "$file")
     echo "| $name | $((size / 1000000)) MB | $((worst / 1024)) MiB | ${wall} ms | $status | $caps |" >> "$report"
     if [ $((worst / 1024)) -ge "$LIMIT_MIB" ]; then
         echo "  $name: over the ${LIMIT_MIB} MiB target" >&2
