@@ -14,6 +14,8 @@
 #      the same flags (ci/gateway_check.py): none missing, none twice, none unexpected.
 #      A copy of one request sent to Jaeger behind the gateway's back must then be
 #      caught as duplicates, so the check is shown to see them.
+#   ci/gateway-e2e.sh              the test above
+#   ci/gateway-e2e.sh throughput   spans per second through the gateway (TP_SIZE=256M)
 # Binaries come from ci/jaeger-e2e.sh's cache (~/.cache/kapture-e2e). Every wait is
 # bounded; every process is in a group of its own, ended on exit.
 set -euo pipefail
@@ -111,6 +113,32 @@ start_gateway() {
 }
 start_gateway
 stamp "jaeger $query, gateway $gateway (queue in $GATEWAY_QUEUE_DIR)"
+
+if [ "${1:-}" = throughput ]; then
+    # Spans per second through the gateway: one bigger capture, read as fast as kapture
+    # can, sent through the gateway to Jaeger; timed to kapture's exit (every request
+    # accepted by the gateway) and to the last span found in Jaeger.
+    TP_SIZE=${TP_SIZE:-256M}
+    target/release/examples/gen_bench --size "$TP_SIZE" --concurrency 64 --seed 3 --mix "$MIX" \
+        -o "$work/big.pcap" > "$work/gen-big.log" 2>&1
+    stamp "capture: $(tail -n 1 "$work/gen-big.log")"
+    t=$(date +%s.%N)
+    status=0
+    "$kapture" --api all --id-seed 9 --summary off --otlp-endpoint "$gateway/v1/traces" \
+        -o "$work/big.jsonl" "$work/big.pcap" || status=$?
+    [ "$status" -le 1 ] || { echo "kapture failed ($status)"; exit 1; }
+    accepted=$(date +%s.%N)
+    python3 ci/gateway_check.py --jaeger "$query" --expected "$work/big.jsonl" --seconds 600 --settle 0 \
+        --poll 2 --started "$t" | tee "$work/tp.log"
+    spans=$(sed -n 's/.*: \([0-9]*\) spans expected$/\1/p' "$work/tp.log")
+    python3 - "$t" "$accepted" "$spans" "$(sed -n 's/.*all there \([0-9.]*\) s after the start.*/\1/p' "$work/tp.log")" <<'PY'
+import sys
+t, accepted, spans, stored = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+print(f"{spans} spans: gateway accepted all in {accepted - t:.1f} s ({spans / (accepted - t):,.0f} spans/s);"
+      f" all in Jaeger {stored:.1f} s after the start ({spans / stored:,.0f} spans/s end to end)")
+PY
+    exit 0
+fi
 
 echo "== $AGENTS agents, live, through the gateway; $RESTARTS gateway restarts"
 agent_pids=()

@@ -126,6 +126,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--settle", type=float, default=2)
     ap.add_argument("--min-spans", type=int, default=1)
+    ap.add_argument("--poll", type=float, default=0.5, help="seconds between reads")
+    ap.add_argument("--started", type=float, help="epoch seconds to time 'all there' from")
     args = ap.parse_args()
     if args.same:
         same(*args.same)
@@ -146,7 +148,9 @@ def main():
         missing = want.keys() - present
         if not missing or time.monotonic() > deadline:
             break
-        time.sleep(0.5)
+        time.sleep(args.poll)
+    # The read that found them all began at most one read's time before this.
+    found_at = time.time()
     if not missing:
         time.sleep(args.settle)
         got = stored(args.jaeger, lo, hi)
@@ -175,6 +179,8 @@ def main():
         if keys:
             failed = True
             print(f"  {what}, e.g. {[f'{t}/{s}' for t, s in keys[:3]]}")
+    if args.started is not None and not missing:
+        print(f"all there {found_at - args.started:.1f} s after the start")
     if failed:
         sys.exit("jaeger: not every span exactly once")
 
