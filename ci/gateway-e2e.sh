@@ -122,14 +122,22 @@ if [ "${1:-}" = throughput ]; then
     target/release/examples/gen_bench --size "$TP_SIZE" --concurrency 64 --seed 3 --mix "$MIX" \
         -o "$work/big.pcap" > "$work/gen-big.log" 2>&1
     stamp "capture: $(tail -n 1 "$work/gen-big.log")"
+    # CPU seconds (user + system) of a process so far, from /proc.
+    cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+    collector=$(pgrep -P "$gateway_pid")
+    jaeger_pid=$(pgrep -P "${groups[0]}")
+    c0=$(cpu "$collector") j0=$(cpu "$jaeger_pid")
     t=$(date +%s.%N)
     status=0
-    "$kapture" --api all --id-seed 9 --summary off --otlp-endpoint "$gateway/v1/traces" \
+    /usr/bin/time -f '%U %S' -o "$work/kapture.cpu" "$kapture" --api all --id-seed 9 --summary off --otlp-endpoint "$gateway/v1/traces" \
         -o "$work/big.jsonl" "$work/big.pcap" || status=$?
     [ "$status" -le 1 ] || { echo "kapture failed ($status)"; exit 1; }
     accepted=$(date +%s.%N)
     python3 ci/gateway_check.py --jaeger "$query" --expected "$work/big.jsonl" --seconds 600 --settle 0 \
         --poll 2 --started "$t" | tee "$work/tp.log"
+    echo "CPU seconds: kapture $(tail -n 1 "$work/kapture.cpu" | awk '{ print $1 + $2 }')," \
+        "gateway $(awk -v a="$c0" -v b="$(cpu "$collector")" 'BEGIN { print b - a }')," \
+        "Jaeger $(awk -v a="$j0" -v b="$(cpu "$jaeger_pid")" 'BEGIN { print b - a }') (the reads of this check included)"
     spans=$(sed -n 's/.*: \([0-9]*\) spans expected$/\1/p' "$work/tp.log")
     python3 - "$t" "$accepted" "$spans" "$(sed -n 's/.*all there \([0-9.]*\) s after the start.*/\1/p' "$work/tp.log")" <<'PY'
 import sys
