@@ -667,6 +667,53 @@ fn a_dead_endpoint_is_told_at_once_and_costs_the_retry_budget_only() {
 }
 
 #[test]
+fn each_outage_gets_the_whole_retry_budget() {
+    // Four outages (two 503s each, then a 200), as four gateway restarts over a live
+    // agent's life. Each costs 100-200 ms of waits, inside the 300 ms budget; together
+    // they cost 400-800 ms, which a budget shared by the whole run could not pay.
+    let unavailable = || reply(503, &[], b"");
+    let script = (0..4)
+        .flat_map(|_| [unavailable(), unavailable(), ok()])
+        .collect();
+    let server = Server::start(script);
+    let cfg = ExportConfig {
+        retry: RetryPolicy {
+            max_attempts: u32::MAX,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(100),
+            max_elapsed: Duration::from_millis(300),
+        },
+        max_batch_spans: 2,
+        ..config(&server)
+    };
+    let started = Instant::now();
+    let report = export(cfg, &sample_spans(8));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "waited: {:?}",
+        started.elapsed()
+    );
+    assert!(report.all_accepted(), "{report}");
+    assert_eq!((report.requests, report.retries), (4, 8), "{report}");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 12);
+    // Every batch went out three times with the same spans, and once accepted never
+    // again: four batches, no duplicates.
+    let ids: Vec<Vec<Vec<u8>>> = seen
+        .iter()
+        .map(|s| s.spans().into_iter().map(|sp| sp.span_id).collect())
+        .collect();
+    for batch in ids.chunks(3) {
+        assert_eq!(batch[0], batch[1]);
+        assert_eq!(batch[1], batch[2]);
+    }
+    let mut distinct: Vec<_> = ids.iter().step_by(3).flatten().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8);
+}
+
+#[test]
 fn no_retry_budget_means_no_retries() {
     let cfg = ExportConfig {
         retry: RetryPolicy {

@@ -1,6 +1,9 @@
 // A minimal OpenTelemetry Collector for kapture's CI: the otlpjsonfile receiver reads
 // kapture's JSON Lines output; the spans go to a file (file exporter) and to any
-// OTLP/HTTP endpoint (otlphttp exporter), such as Jaeger's port 4318.
+// OTLP/HTTP endpoint (otlphttp exporter), such as Jaeger's port 4318. As the gateway of
+// ci/gateway-e2e.sh (contrib/gateway/otelcol.yaml) it also takes OTLP from kapture
+// agents (otlp receiver), batches (batch processor) and keeps its sending queue on disk
+// (file_storage extension) across restarts.
 //
 //	go build -o otelcol-kapture . && ./otelcol-kapture --config config.yaml
 //
@@ -13,6 +16,7 @@ import (
 	"log"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/otlpjsonfilereceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -22,8 +26,12 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 )
 
@@ -32,6 +40,17 @@ func components() (otelcol.Factories, error) {
 	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpjsonfilereceiver.NewFactory(),
+		otlpreceiver.NewFactory(),
+	); err != nil {
+		return f, err
+	}
+	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		batchprocessor.NewFactory(),
+	); err != nil {
+		return f, err
+	}
+	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		filestorage.NewFactory(),
 	); err != nil {
 		return f, err
 	}

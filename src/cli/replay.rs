@@ -52,8 +52,9 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DURATION", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]
     pub otlp_timeout: Option<String>,
 
-    /// Most time the whole replay spends retrying (waits and failed attempts after a
-    /// connection failure or a 429/502/503/504 answer), such as 15s or 0s for no
+    /// Most time one outage may cost (waits and failed attempts after a connection
+    /// failure or a 429/502/503/504 answer, since the endpoint last accepted a
+    /// request), such as 15s, 5m for a live agent behind a gateway, or 0s for no
     /// retries; past it, the spans not yet accepted are counted as not delivered
     /// [default: 15s]
     #[arg(long, value_name = "DURATION", help_heading = HEADING, hide_short_help = true, value_hint = clap::ValueHint::Other)]

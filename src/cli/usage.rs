@@ -97,8 +97,8 @@ pub const NOTES: &[&str] = &[
      Produce and Fetch, goes to stderr.",
     "Replay (--otlp-endpoint) retries a request after a connection failure or a \
      429/502/503/504 answer, with exponential backoff (0.5 s doubling up to 8 s), for at \
-     most 15 s in the whole run (--otlp-retry-budget); the first failure is reported at \
-     once.",
+     most 15 s per outage (--otlp-retry-budget; an accepted request refills it); the \
+     first failure is reported at once.",
     "A progress bar (bytes read, packets, connections and spans written) shows on \
      stderr when it is a terminal, unless --quiet. kapture prints no colour, so \
      NO_COLOR is always respected.",

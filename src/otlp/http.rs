@@ -2,9 +2,12 @@
 //! OpenTelemetry SDK's exporter would: batches bounded in spans and bytes, protobuf or
 //! JSON bodies, optional gzip, retries with exponential backoff and jitter on
 //! 429/502/503/504 and on connection failures (honouring `Retry-After`), and
-//! `partialSuccess` counted as rejected spans. Retries share one budget for the whole
-//! replay ([`RetryPolicy::max_elapsed`], 15 s by default), so a dead endpoint costs a
-//! bounded time, and the first failure is told at once (see [`Exporter::on_failure`]).
+//! `partialSuccess` counted as rejected spans. Retries share one budget per outage
+//! ([`RetryPolicy::max_elapsed`], 15 s by default): it is spent by the retries since
+//! the endpoint last accepted a request and refilled when it accepts one, so a dead
+//! endpoint costs a bounded time, while a live agent rides out any number of gateway
+//! restarts over its life. The first failure is told at once (see
+//! [`Exporter::on_failure`]).
 //!
 //! Spans arrive serialised as JSON, as the pipeline makes them for the file output. A
 //! JSON body is those bytes in the usual envelope; a protobuf body deserialises each
@@ -60,23 +63,26 @@ pub enum Compression {
 /// When and how often to try a request again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Most attempts of one request, the first included.
+    /// Most attempts of one request, the first included (by default unbounded: the
+    /// budget decides).
     pub max_attempts: u32,
     /// Wait before the second attempt; doubles each time, with jitter.
     pub initial_backoff: Duration,
     /// Longest wait between two attempts (a longer `Retry-After` is still honoured,
     /// within `max_elapsed`).
     pub max_backoff: Duration,
-    /// Longest time the whole replay spends retrying: the waits and the attempts after
-    /// a failed one, all requests together. A retried attempt's time limit is cut to
-    /// what is left of it, so a replay never spends more than this on retries.
+    /// Longest time one outage may cost: the waits and the attempts after a failed
+    /// one, all requests together since the endpoint last accepted one. A retried
+    /// attempt's time limit is cut to what is left of it, so a replay never spends more
+    /// than this on retries without a request getting through; an accepted request
+    /// refills it.
     pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 6,
+            max_attempts: u32::MAX,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(8),
             max_elapsed: DEFAULT_RETRY_BUDGET,
@@ -91,7 +97,7 @@ pub const DEFAULT_BATCH_SPANS: usize = 512;
 pub const DEFAULT_BATCH_BYTES: usize = 4 << 20;
 /// The OTLP exporters' default timeout per request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The time a whole replay may spend retrying, by default ([`RetryPolicy::max_elapsed`]).
+/// The time one outage may cost in retries, by default ([`RetryPolicy::max_elapsed`]).
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(15);
 
 /// Where and how to send spans.
@@ -218,7 +224,8 @@ pub struct Exporter {
     overhead: usize,
     report: ExportReport,
     jitter: u64,
-    /// Retry time spent so far, against [`RetryPolicy::max_elapsed`].
+    /// Retry time spent since the endpoint last accepted a request, against
+    /// [`RetryPolicy::max_elapsed`].
     retrying: Duration,
     /// Told of the first failed attempt, as soon as it fails.
     on_failure: Option<FailureHook>,
@@ -450,7 +457,11 @@ impl Exporter {
                 self.retrying += before.elapsed();
             }
             let (why, asked) = match outcome {
-                Attempt::Accepted(rejected, message) => return Ok((rejected, message)),
+                Attempt::Accepted(rejected, message) => {
+                    // The outage, if any, is over: the next one gets the whole budget.
+                    self.retrying = Duration::ZERO;
+                    return Ok((rejected, message));
+                }
                 Attempt::Fatal(why) => {
                     self.tell_failure(&why, false);
                     return Err(why);
@@ -492,7 +503,7 @@ impl Exporter {
                     .min(self.config.timeout)
                     .max(Duration::from_millis(1)),
             );
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             self.report.retries += 1;
         }
     }
