@@ -91,7 +91,7 @@ KAPTURE_SPARK_FAIL_ONCE=1 driver "$run2" "file://$work/in" "file://$run2" --read
 check "the killed task was retried" "grep -q 'group 1 (broker-b) succeeded on attempt 2' '$run2.stderr'"
 check "rerun with a killed attempt, inputs through binaryFiles: output byte-identical" \
     "diff -r '$run1' '$run2' >/dev/null"
-check "no temporary file left" "! ls -a '$run2' | grep -q '\\.tmp\$'"
+check "no temporary file left" "[ -z \"\$(ls -A '$run2' | grep '^\\.')\" ]"
 
 # A host whose capture is not a capture: reported as bad input, not retried, the
 # driver exits 1.

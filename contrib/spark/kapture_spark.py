@@ -17,7 +17,7 @@
    order, so a connection that spans files stays one connection. The task writes
    OUTPUT/part-NNNNN.jsonl (OTLP JSON Lines, the Collector file format) and
    OUTPUT/summary-NNNNN.json (kapture's mergeable JSON summary) under temporary names
-   and renames them into place: a retried or speculative attempt writes the same bytes
+   of its own (hidden, one per attempt) and renames them into place: a retried or speculative attempt writes the same bytes
    (kapture's ids are deterministic; --id-seed keeps separate jobs' ids apart) and a
    killed one leaves no part file.
 4. Acts on kapture's exit status: 0 and 1 are success (1: something in the capture
@@ -177,19 +177,15 @@ def kapture_binary(shipped):
     return path
 
 
-def write_into_place(src, dest):
-    """Moves src to dest through a temporary name in dest's directory: dest is either
-    absent or whole, never half-written."""
-    tmp = "%s.%d.%d.tmp" % (dest, os.getpid(), time.monotonic_ns())
-    with open(src, "rb") as r, open(tmp, "wb") as w:
-        while True:
-            chunk = r.read(1 << 20)
-            if not chunk:
-                break
-            w.write(chunk)
-        w.flush()
-        os.fsync(w.fileno())
-    os.replace(tmp, dest)
+def attempt_name(out_dir, name, attempt):
+    """Where an attempt writes `name` before renaming it into place: hidden, and its
+    own, so concurrent (speculative) attempts never write one file."""
+    return os.path.join(out_dir, ".%s.attempt-%d-%d.tmp" % (name, attempt, os.getpid()))
+
+
+def leftovers(name):
+    """A killed attempt's files: its temporary names and kapture's partial outputs."""
+    return name.startswith(".") and (name.endswith(".tmp") or "kapture-partial" in name)
 
 
 def run_group(index, host, inputs, out_dir, shipped, kapture_args, id_seed):
@@ -199,15 +195,10 @@ def run_group(index, host, inputs, out_dir, shipped, kapture_args, id_seed):
     ctx = TaskContext.get()
     attempt = ctx.attemptNumber() if ctx else 0
     kapture = kapture_binary(shipped)
-    work = tempfile.mkdtemp(prefix="kapture-task-")
-    try:
-        return run_kapture(index, host, inputs, out_dir, kapture, kapture_args, id_seed, attempt, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run_kapture(index, host, inputs, out_dir, kapture, kapture_args, id_seed, attempt, work):
-    spans, summary = os.path.join(work, "spans.jsonl"), os.path.join(work, "summary.json")
+    name, summary_name = "part-%05d.jsonl" % index, "summary-%05d.json" % index
+    # Written in the output directory itself, so that the last step is a rename.
+    spans = attempt_name(out_dir, name, attempt)
+    summary = attempt_name(out_dir, summary_name, attempt)
     cmd = [kapture, "--continuous", "-q", "--id-seed", str(id_seed), "-o", spans,
            "--summary", "json", "--summary-file", summary] + kapture_args + ["--"] + inputs
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
@@ -217,13 +208,18 @@ def run_kapture(index, host, inputs, out_dir, kapture, kapture_args, id_seed, at
     _, err = proc.communicate()
     err = err.decode("utf-8", "replace")
     status = proc.returncode
-    name = "part-%05d.jsonl" % index
     base = {"index": index, "host": host, "files": len(inputs), "status": status,
             "attempt": attempt, "stderr": err.strip()}
     if status in OK_STATUSES:
-        write_into_place(spans, os.path.join(out_dir, name))
-        write_into_place(summary, os.path.join(out_dir, "summary-%05d.json" % index))
+        if not os.path.exists(spans):
+            open(spans, "wb").close()  # kapture creates no file for no span at all
+        # Spans first: a summary in place says its part file is whole.
+        os.replace(spans, os.path.join(out_dir, name))
+        os.replace(summary, os.path.join(out_dir, summary_name))
         return dict(base, part=name)
+    for tmp in (spans, summary):
+        if os.path.exists(tmp):
+            os.remove(tmp)
     if status == BAD_ARGUMENTS or (status == UNREADABLE and "cannot write" not in err):
         # The input (or the command) is bad: a retry gives the same answer.
         return dict(base, part=None)
@@ -314,8 +310,8 @@ def main(argv):
     results = sorted(rdd.collect(), key=lambda r: r["index"])
     elapsed = time.monotonic() - started
     for name in os.listdir(out_dir):
-        if name.endswith(".tmp"):
-            os.remove(os.path.join(out_dir, name))  # a killed attempt's leftovers
+        if leftovers(name):
+            os.remove(os.path.join(out_dir, name))
 
     for r in results:
         if r["attempt"] > 0:
