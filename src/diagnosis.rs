@@ -3,7 +3,8 @@
 //! the network and loss recovery are taken out of each wait; and the slowest
 //! exchanges, each with its breakdown and frame numbers. Gathered per worker from the
 //! exchanges that pass the filters, merged with [`Diagnosis::merge`], handed on to the
-//! summary as plain rows.
+//! summary as plain rows. Its distributions are bounded ([`crate::sketch`]) and the
+//! rows carry them, so [`Diagnosis::from_rows`] reads a saved summary back to merge.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +17,7 @@ use crate::kafka::api;
 use crate::kafka::body::error_name;
 use crate::kafka::exchange::Exchange;
 use crate::knowledge::Knowledge;
+use crate::sketch::{Values, Wire, values_of};
 use crate::stats::{Percentiles, Timing, TopicRow, human_duration};
 use crate::timing::WaitSplit;
 
@@ -26,12 +28,12 @@ struct BrokerSamples {
     /// Exchanges during which TCP retransmitted, reordered or lost segments.
     with_loss: u64,
     /// Round trips to the broker from the handshakes, one per exchange.
-    rtt: Vec<i64>,
+    rtt: Values,
     capture_points: BTreeMap<&'static str, u64>,
     /// Broker time of the waits that could be split.
-    broker: Vec<i64>,
+    broker: Values,
     /// Loss recovery of the waits that had some.
-    recovery: Vec<i64>,
+    recovery: Values,
     /// Waits that could not be split honestly.
     unknown: u64,
 }
@@ -40,12 +42,12 @@ impl BrokerSamples {
     fn merge(&mut self, other: BrokerSamples) {
         self.exchanges += other.exchanges;
         self.with_loss += other.with_loss;
-        self.rtt.extend(other.rtt);
+        self.rtt.merge(other.rtt);
         for (k, n) in other.capture_points {
             *self.capture_points.entry(k).or_default() += n;
         }
-        self.broker.extend(other.broker);
-        self.recovery.extend(other.recovery);
+        self.broker.merge(other.broker);
+        self.recovery.merge(other.recovery);
         self.unknown += other.unknown;
     }
 }
@@ -120,6 +122,56 @@ pub struct BrokerRow {
     pub broker_time: Option<Percentiles>,
     pub loss_recovery: Option<Percentiles>,
     pub split_unknown: u64,
+    /// The distributions and counts behind the numbers above, for
+    /// `kapture summary-merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<BrokerHistograms>,
+}
+
+/// What a broker row is computed from (see [`crate::sketch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerHistograms {
+    pub rtt: Option<Wire>,
+    pub broker_time: Option<Wire>,
+    pub loss_recovery: Option<Wire>,
+    /// Exchanges by capture point.
+    pub capture_points: BTreeMap<String, u64>,
+}
+
+/// The capture point names [`crate::timing`] gives, as the static strings the
+/// samples count by.
+fn capture_point_name(name: &str) -> Result<&'static str, String> {
+    ["client", "broker", "between", "local"]
+        .into_iter()
+        .find(|n| *n == name)
+        .ok_or_else(|| format!("broker row: unknown capture point '{name}'"))
+}
+
+impl BrokerSamples {
+    fn of_row(row: &BrokerRow) -> Result<BrokerSamples, String> {
+        let h = row.histograms.as_ref().ok_or_else(|| {
+            format!(
+                "broker row {}: no histograms (written by an older kapture)",
+                row.broker
+            )
+        })?;
+        let mut capture_points = BTreeMap::new();
+        for (name, n) in &h.capture_points {
+            capture_points.insert(capture_point_name(name)?, *n);
+        }
+        let values = |w: &Option<Wire>| {
+            values_of(w.as_ref()).map_err(|e| format!("broker row {}: {e}", row.broker))
+        };
+        Ok(BrokerSamples {
+            exchanges: row.exchanges,
+            with_loss: row.with_loss,
+            rtt: values(&h.rtt)?,
+            capture_points,
+            broker: values(&h.broker_time)?,
+            recovery: values(&h.loss_recovery)?,
+            unknown: row.split_unknown,
+        })
+    }
 }
 
 /// Per-broker samples and the slowest exchanges of the exchanges counted.
@@ -246,6 +298,36 @@ impl Diagnosis {
         self.slowest.truncate(self.top);
     }
 
+    /// The diagnosis a saved summary's broker rows and slowest exchanges describe,
+    /// keeping the `top` slowest, to merge with others.
+    pub fn from_rows(
+        brokers: &[BrokerRow],
+        slowest: &[SlowExchange],
+        top: usize,
+    ) -> Result<Diagnosis, String> {
+        let mut d = Diagnosis::new(top);
+        for row in brokers {
+            let addr: SocketAddr = row
+                .broker
+                .parse()
+                .map_err(|_| format!("broker row: bad broker '{}'", row.broker))?;
+            d.brokers
+                .entry((addr.ip(), addr.port()))
+                .or_default()
+                .merge(BrokerSamples::of_row(row)?);
+        }
+        d.slowest = slowest
+            .iter()
+            .map(|s| {
+                let rank = (std::cmp::Reverse(s.total_ns), s.file, s.request_frames.0);
+                (rank, s.clone())
+            })
+            .collect();
+        d.slowest.sort_by_key(|(rank, _)| *rank);
+        d.slowest.truncate(top);
+        Ok(d)
+    }
+
     /// Adds another worker's (another connection's, another file's) samples.
     pub fn merge(&mut self, other: Diagnosis) {
         self.top = self.top.max(other.top);
@@ -260,23 +342,30 @@ impl Diagnosis {
     pub fn brokers(&self) -> Vec<BrokerRow> {
         self.brokers
             .iter()
-            .map(|(&(ip, port), b)| {
-                let mut rtt = b.rtt.clone();
-                rtt.sort_unstable();
-                BrokerRow {
-                    broker: SocketAddr::new(ip, port).to_string(),
-                    exchanges: b.exchanges,
-                    with_loss: b.with_loss,
-                    rtt_ns: (!rtt.is_empty()).then(|| rtt[(rtt.len() - 1) / 2]),
-                    capture_point: b
+            .map(|(&(ip, port), b)| BrokerRow {
+                broker: SocketAddr::new(ip, port).to_string(),
+                exchanges: b.exchanges,
+                with_loss: b.with_loss,
+                // The lower median: the nearest-rank p50.
+                rtt_ns: b.rtt.percentiles().map(|p| p.p50_ns),
+                capture_point: b
+                    .capture_points
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(p, _)| p.to_string()),
+                broker_time: b.broker.percentiles(),
+                loss_recovery: b.recovery.percentiles(),
+                split_unknown: b.unknown,
+                histograms: Some(BrokerHistograms {
+                    rtt: b.rtt.wire(),
+                    broker_time: b.broker.wire(),
+                    loss_recovery: b.recovery.wire(),
+                    capture_points: b
                         .capture_points
                         .iter()
-                        .max_by_key(|(_, n)| **n)
-                        .map(|(p, _)| p.to_string()),
-                    broker_time: Percentiles::of(&b.broker),
-                    loss_recovery: Percentiles::of(&b.recovery),
-                    split_unknown: b.unknown,
-                }
+                        .map(|(p, n)| (p.to_string(), *n))
+                        .collect(),
+                }),
             })
             .collect()
     }

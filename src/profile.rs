@@ -5,8 +5,11 @@
 //!
 //! Every exchange becomes one [`Record`], from a capture (through the pipeline's own
 //! stages) or from a span of a spans file (through its attributes: the same numbers).
-//! Records are gathered into [`Row`]s: one per client id and API, and one per API for
-//! all clients together. Percentiles are nearest-rank, as in [`crate::stats`].
+//! Records are gathered into [`Row`]s as they come ([`RowAcc`]: counts and bounded
+//! distributions, no record kept): one per client id and API, and one per API for all
+//! clients together. Percentiles are nearest-rank, as in [`crate::stats`]: exact up to
+//! [`crate::sketch::EXACT_LIMIT`] values, from the row's histogram past that; the rows
+//! carry their histograms, so saved profiles merge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,6 +23,7 @@ use crate::kafka::exchange::{Exchange, ResponseState};
 use crate::kafka::{KafkaConfig, PortRule};
 use crate::knowledge::{Knowledge, TopicMap};
 use crate::pipeline::{self, PipelineConfig};
+use crate::sketch::{Values, Wire, values_of};
 use crate::span::attr;
 use crate::stats::{Percentiles, Timing, nearest_rank};
 use crate::summary::Summary;
@@ -304,6 +308,205 @@ pub struct Row {
     pub latency_with_long_polls: Latency,
     pub topics: Vec<String>,
     pub brokers: Vec<String>,
+    /// The distributions behind the numbers above, for `kapture summary-merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<RowHistograms>,
+}
+
+/// The distributions behind a profile row's numbers, for `kapture summary-merge`
+/// (see [`crate::sketch`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowHistograms {
+    /// Records, record bytes, batches, request bytes, response bytes per request.
+    pub sizes: [Option<Wire>; 5],
+    /// total, write, wait, read: long polls left out, then with them.
+    pub latency: [Option<Wire>; 4],
+    pub latency_with_long_polls: [Option<Wire>; 4],
+}
+
+/// A profile row as its exchanges arrive: counts and bounded distributions, no
+/// records kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RowAcc {
+    /// The row's counts, versions, codecs, errors, topics and brokers; its
+    /// distributions are below.
+    head: Row,
+    topics: BTreeSet<String>,
+    brokers: BTreeSet<String>,
+    sizes: [Values; 5],
+    latency: [Values; 4],
+    latency_all: [Values; 4],
+}
+
+fn add_counts<K: Ord + Clone>(to: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, n) in from {
+        *to.entry(k.clone()).or_default() += n;
+    }
+}
+
+impl RowAcc {
+    pub fn new(client_id: Option<String>, api_key: Option<i16>) -> RowAcc {
+        RowAcc {
+            head: Row {
+                client_id,
+                api: api_key.map(|k| api::name(k).unwrap_or("Unknown").to_string()),
+                api_key,
+                ..Row::default()
+            },
+            ..RowAcc::default()
+        }
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        let row = &mut self.head;
+        row.count += 1;
+        *row.versions.entry(r.api_version).or_default() += 1;
+        if let Some(a) = r.acks {
+            *row.acks.entry(a).or_default() += 1;
+        }
+        for c in &r.codecs {
+            *row.codecs.entry(c.clone()).or_default() += 1;
+        }
+        match r.idempotent {
+            Some(true) => row.idempotent += 1,
+            Some(false) => row.not_idempotent += 1,
+            None => {}
+        }
+        if let Some(e) = &r.error {
+            *row.errors.entry(e.clone()).or_default() += 1;
+        }
+        row.unanswered += u64::from(r.unanswered);
+        row.long_polls += u64::from(r.long_poll);
+        let opt = |v: Option<u64>| v.map(|v| v as i64);
+        let sizes = [
+            opt(r.records),
+            opt(r.record_bytes),
+            opt(r.batches),
+            Some(r.request_bytes as i64),
+            opt(r.response_bytes),
+        ];
+        for (values, v) in self.sizes.iter_mut().zip(sizes) {
+            if let Some(v) = v {
+                values.push(v);
+            }
+        }
+        let phases = [Some(r.total_ns()), Some(r.write_ns), r.wait_ns, r.read_ns];
+        for (i, v) in phases.into_iter().enumerate() {
+            let Some(v) = v else { continue };
+            self.latency_all[i].push(v);
+            if !r.long_poll {
+                self.latency[i].push(v);
+            }
+        }
+        // Cloned only when new: most exchanges repeat their row's topics and broker.
+        for t in &r.topics {
+            if !self.topics.contains(t) {
+                self.topics.insert(t.clone());
+            }
+        }
+        if !self.brokers.contains(&r.broker) {
+            self.brokers.insert(r.broker.clone());
+        }
+    }
+
+    /// Adds another accumulator of the same client and API.
+    pub fn merge(&mut self, other: RowAcc) {
+        let (row, o) = (&mut self.head, other.head);
+        row.count += o.count;
+        add_counts(&mut row.versions, &o.versions);
+        add_counts(&mut row.acks, &o.acks);
+        add_counts(&mut row.codecs, &o.codecs);
+        row.idempotent += o.idempotent;
+        row.not_idempotent += o.not_idempotent;
+        add_counts(&mut row.errors, &o.errors);
+        row.unanswered += o.unanswered;
+        row.long_polls += o.long_polls;
+        self.topics.extend(other.topics);
+        self.brokers.extend(other.brokers);
+        let pairs = self
+            .sizes
+            .iter_mut()
+            .zip(other.sizes)
+            .chain(self.latency.iter_mut().zip(other.latency))
+            .chain(self.latency_all.iter_mut().zip(other.latency_all));
+        for (to, from) in pairs {
+            to.merge(from);
+        }
+    }
+
+    /// The row as the summary writes it.
+    pub fn row(&self) -> Row {
+        let mut row = self.head.clone();
+        let [records, record_bytes, batches, request, response] = &self.sizes;
+        row.records_per_request = records.dist();
+        row.record_bytes_per_request = record_bytes.dist();
+        row.batches_per_request = batches.dist();
+        row.request_bytes = request.dist();
+        row.response_bytes = response.dist();
+        let latency = |l: &[Values; 4]| Latency {
+            total: l[0].percentiles(),
+            write: l[1].percentiles(),
+            wait: l[2].percentiles(),
+            read: l[3].percentiles(),
+        };
+        row.latency = latency(&self.latency);
+        row.latency_with_long_polls = latency(&self.latency_all);
+        row.topics = self.topics.iter().cloned().collect();
+        row.brokers = self.brokers.iter().cloned().collect();
+        row.histograms = Some(RowHistograms {
+            sizes: self.sizes.each_ref().map(Values::wire),
+            latency: self.latency.each_ref().map(Values::wire),
+            latency_with_long_polls: self.latency_all.each_ref().map(Values::wire),
+        });
+        row
+    }
+
+    /// The accumulator a saved row describes (its distributions from its histograms).
+    pub fn from_row(row: &Row) -> Result<RowAcc, String> {
+        let label = || {
+            format!(
+                "profile row {} {}",
+                row.client_label(),
+                row.api.as_deref().unwrap_or("(every API)")
+            )
+        };
+        let h = row
+            .histograms
+            .as_ref()
+            .ok_or_else(|| format!("{}: no histograms (written by an older kapture)", label()))?;
+        let values = |ws: &[Option<Wire>]| -> Result<Vec<Values>, String> {
+            ws.iter()
+                .map(|w| values_of(w.as_ref()).map_err(|e| format!("{}: {e}", label())))
+                .collect()
+        };
+        let arr = |v: Vec<Values>| -> [Values; 4] {
+            let mut it = v.into_iter();
+            std::array::from_fn(|_| it.next().unwrap_or_default())
+        };
+        let sizes = values(&h.sizes)?;
+        let mut it = sizes.into_iter();
+        let head = Row {
+            histograms: None,
+            records_per_request: None,
+            record_bytes_per_request: None,
+            batches_per_request: None,
+            request_bytes: None,
+            response_bytes: None,
+            latency: Latency::default(),
+            latency_with_long_polls: Latency::default(),
+            topics: Vec::new(),
+            brokers: Vec::new(),
+            ..row.clone()
+        };
+        Ok(RowAcc {
+            head,
+            topics: row.topics.iter().cloned().collect(),
+            brokers: row.brokers.iter().cloned().collect(),
+            sizes: std::array::from_fn(|_| it.next().unwrap_or_default()),
+            latency: arr(values(&h.latency)?),
+            latency_all: arr(values(&h.latency_with_long_polls)?),
+        })
+    }
 }
 
 impl Row {
@@ -313,75 +516,11 @@ impl Row {
         api_key: Option<i16>,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Row {
-        let mut row = Row {
-            client_id,
-            api: api_key.map(|k| api::name(k).unwrap_or("Unknown").to_string()),
-            api_key,
-            ..Row::default()
-        };
-        let mut s: [Vec<i64>; 5] = Default::default();
-        let mut lat: [Vec<i64>; 4] = Default::default();
-        let mut lat_all: [Vec<i64>; 4] = Default::default();
-        let mut topics = BTreeSet::new();
-        let mut brokers = BTreeSet::new();
+        let mut acc = RowAcc::new(client_id, api_key);
         for r in records {
-            row.count += 1;
-            *row.versions.entry(r.api_version).or_default() += 1;
-            if let Some(a) = r.acks {
-                *row.acks.entry(a).or_default() += 1;
-            }
-            for c in &r.codecs {
-                *row.codecs.entry(c.clone()).or_default() += 1;
-            }
-            match r.idempotent {
-                Some(true) => row.idempotent += 1,
-                Some(false) => row.not_idempotent += 1,
-                None => {}
-            }
-            if let Some(e) = &r.error {
-                *row.errors.entry(e.clone()).or_default() += 1;
-            }
-            row.unanswered += u64::from(r.unanswered);
-            row.long_polls += u64::from(r.long_poll);
-            let opt = |v: Option<u64>| v.map(|v| v as i64);
-            for (i, v) in [
-                opt(r.records),
-                opt(r.record_bytes),
-                opt(r.batches),
-                Some(r.request_bytes as i64),
-                opt(r.response_bytes),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                s[i].extend(v);
-            }
-            let phases = [Some(r.total_ns()), Some(r.write_ns), r.wait_ns, r.read_ns];
-            for (i, v) in phases.into_iter().enumerate() {
-                lat_all[i].extend(v);
-                if !r.long_poll {
-                    lat[i].extend(v);
-                }
-            }
-            topics.extend(r.topics.iter().cloned());
-            brokers.insert(r.broker.clone());
+            acc.add(r);
         }
-        row.records_per_request = Dist::of(&s[0]);
-        row.record_bytes_per_request = Dist::of(&s[1]);
-        row.batches_per_request = Dist::of(&s[2]);
-        row.request_bytes = Dist::of(&s[3]);
-        row.response_bytes = Dist::of(&s[4]);
-        let latency = |l: &[Vec<i64>; 4]| Latency {
-            total: Percentiles::of(&l[0]),
-            write: Percentiles::of(&l[1]),
-            wait: Percentiles::of(&l[2]),
-            read: Percentiles::of(&l[3]),
-        };
-        row.latency = latency(&lat);
-        row.latency_with_long_polls = latency(&lat_all);
-        row.topics = topics.into_iter().collect();
-        row.brokers = brokers.into_iter().collect();
-        row
+        acc.row()
     }
 
     /// The client's label: its id, `(null)` for a null client id, `(all clients)`.
@@ -405,39 +544,25 @@ pub struct Profile {
     /// From the first exchange's start to the last one's end: what rates divide by.
     pub duration_ns: i64,
     pub rows: Vec<Row>,
+    /// The first exchange's start and the last one's end (Unix nanoseconds), so that
+    /// `kapture summary-merge` can work out the merged duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ns: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ns: Option<i64>,
 }
 
 impl Profile {
     /// The profile of `records` (`apis`: what the records were limited to).
     pub fn of(records: &[Record], apis: Vec<String>) -> Profile {
-        let mut groups: BTreeMap<(i16, Option<String>), Vec<&Record>> = BTreeMap::new();
-        for r in records {
-            groups
-                .entry((r.api_key, Some(client_key(r))))
-                .or_default()
-                .push(r);
-            groups.entry((r.api_key, None)).or_default().push(r);
-        }
-        let start = records.iter().map(|r| r.start_ns).min().unwrap_or(0);
-        let end = records.iter().map(|r| r.end_ns).max().unwrap_or(0);
-        // Per client first (sorted by client, then API key), then all clients.
-        let mut rows: Vec<Row> = groups
-            .into_iter()
-            .map(|((key, client), rs)| Row::of(client, Some(key), rs))
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.client_id.is_none(), &a.client_id, a.api_key).cmp(&(
-                b.client_id.is_none(),
-                &b.client_id,
-                b.api_key,
-            ))
-        });
-        Profile {
+        let mut g = Gathered {
             apis,
-            exchanges: records.len() as u64,
-            duration_ns: end - start,
-            rows,
+            ..Gathered::default()
+        };
+        for r in records {
+            g.add_record(r);
         }
+        g.profile()
     }
 
     /// The row of a client (`None`: all clients) and API.
@@ -465,30 +590,113 @@ pub fn api_names(apis: &ApiSet) -> Vec<String> {
         .collect()
 }
 
-/// Records gathered for the JSON summary, exchange by exchange, as the pipeline
-/// selects them.
+/// The profile of the JSON summary as exchanges arrive: one accumulator per client
+/// and API and one per API, no record kept (memory grows with the rows, not with the
+/// exchanges).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Gathered {
     /// The APIs the run kept (`--api`), as [`api_names`] writes them.
     pub apis: Vec<String>,
-    pub records: Vec<Record>,
+    exchanges: u64,
+    /// The first start and last end.
+    bounds: Option<(i64, i64)>,
+    rows: BTreeMap<(i16, Option<String>), RowAcc>,
 }
 
 impl Gathered {
     pub fn new(apis: &ApiSet) -> Gathered {
         Gathered {
             apis: api_names(apis),
-            records: Vec::new(),
+            ..Gathered::default()
         }
     }
 
     pub fn add(&mut self, report: &ConnectionReport, ex: &Exchange, knowledge: &Knowledge) {
-        self.records
-            .push(Record::from_exchange(report, ex, knowledge));
+        self.add_record(&Record::from_exchange(report, ex, knowledge));
+    }
+
+    pub fn add_record(&mut self, r: &Record) {
+        self.exchanges += 1;
+        self.note_bounds(r.start_ns, r.end_ns);
+        let client = client_key(r);
+        let mut row = |client: Option<String>| {
+            self.rows
+                .entry((r.api_key, client.clone()))
+                .or_insert_with(|| RowAcc::new(client, Some(r.api_key)))
+                .add(r);
+        };
+        row(Some(client));
+        row(None);
+    }
+
+    fn note_bounds(&mut self, start: i64, end: i64) {
+        self.bounds = Some(match self.bounds {
+            None => (start, end),
+            Some((s, e)) => (s.min(start), e.max(end)),
+        });
     }
 
     pub fn merge(&mut self, other: Gathered) {
-        self.records.extend(other.records);
+        self.exchanges += other.exchanges;
+        if let Some((s, e)) = other.bounds {
+            self.note_bounds(s, e);
+        }
+        for (key, acc) in other.rows {
+            match self.rows.get_mut(&key) {
+                Some(mine) => mine.merge(acc),
+                None => {
+                    self.rows.insert(key, acc);
+                }
+            }
+        }
+    }
+
+    /// The profile: rows per client (sorted by client, then API key), then per API
+    /// for all clients.
+    pub fn profile(&self) -> Profile {
+        let mut rows: Vec<Row> = self.rows.values().map(RowAcc::row).collect();
+        rows.sort_by(|a, b| {
+            (a.client_id.is_none(), &a.client_id, a.api_key).cmp(&(
+                b.client_id.is_none(),
+                &b.client_id,
+                b.api_key,
+            ))
+        });
+        let (start, end) = self.bounds.unwrap_or((0, 0));
+        Profile {
+            apis: self.apis.clone(),
+            exchanges: self.exchanges,
+            duration_ns: end - start,
+            rows,
+            start_ns: self.bounds.map(|b| b.0),
+            end_ns: self.bounds.map(|b| b.1),
+        }
+    }
+
+    /// What a saved profile gathered, to merge with others.
+    pub fn from_profile(p: &Profile) -> Result<Gathered, String> {
+        let mut rows = BTreeMap::new();
+        for row in &p.rows {
+            let Some(key) = row.api_key else {
+                return Err("profile row without an API".into());
+            };
+            rows.insert((key, row.client_id.clone()), RowAcc::from_row(row)?);
+        }
+        let bounds = match (p.start_ns, p.end_ns) {
+            (Some(s), Some(e)) => Some((s, e)),
+            _ if p.exchanges == 0 => None,
+            _ => {
+                return Err(
+                    "profile without start_ns and end_ns (written by an older kapture)".into(),
+                );
+            }
+        };
+        Ok(Gathered {
+            apis: p.apis.clone(),
+            exchanges: p.exchanges,
+            bounds,
+            rows,
+        })
     }
 }
 

@@ -1,8 +1,12 @@
 //! Latency statistics over the exchanges that pass the filters: one row per Kafka API
 //! and broker, and for Produce and Fetch one more row per topic, each with the count,
 //! the Kafka errors, and nearest-rank percentiles (p50, p90, p99, max) of the total
-//! time and of each phase (write, wait, read), computed on exact nanosecond integers.
+//! time and of each phase (write, wait, read), computed on exact nanosecond integers
+//! while a row holds at most [`crate::sketch::EXACT_LIMIT`] exchanges and from the
+//! row's HdrHistogram past that. Rows are written with their histograms, and read back
+//! from them ([`LatencyStats::from_rows`]), so summaries of separate runs merge.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +20,7 @@ use crate::kafka::body::TopicId;
 use crate::kafka::exchange::Exchange;
 use crate::kafka::facts::Topic;
 use crate::knowledge::Knowledge;
+use crate::sketch::{Values, Wire, values_of};
 
 /// An exchange's span bounds and phases in nanoseconds, from the packet timestamps of
 /// its frames (the same numbers as the span's times and `kapture.*_ns` attributes).
@@ -127,14 +132,51 @@ pub struct RowKey {
     pub topic: TopicRow,
 }
 
-/// The raw numbers of one row, in nanoseconds.
+impl RowKey {
+    /// The key of a row read back from a JSON summary.
+    fn of_row(row: &LatencyRow) -> Result<RowKey, String> {
+        let broker: SocketAddr = row
+            .broker
+            .parse()
+            .map_err(|_| format!("latency row: bad broker '{}'", row.broker))?;
+        let topic = match row.topic.as_deref() {
+            None => TopicRow::All,
+            Some("(several)") => TopicRow::Several,
+            Some("(none)") => TopicRow::NoTopic,
+            Some("(long poll)") => TopicRow::LongPoll,
+            Some(id) if row.topic_id => TopicRow::Id(parse_topic_id(id)?),
+            Some(name) => TopicRow::Name(Arc::from(name)),
+        };
+        Ok(RowKey {
+            api_key: row.api_key,
+            broker: (broker.ip(), broker.port()),
+            topic,
+        })
+    }
+}
+
+/// A topic id as [`TopicId`] writes it (hex, dashes after bytes 4, 6, 8 and 10).
+fn parse_topic_id(text: &str) -> Result<[u8; 16], String> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    let mut id = [0u8; 16];
+    if hex.len() != 32 || !hex.is_ascii() {
+        return Err(format!("latency row: bad topic id '{text}'"));
+    }
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| format!("latency row: bad topic id '{text}'"))?;
+    }
+    Ok(id)
+}
+
+/// The durations of one row, in nanoseconds.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Samples {
     pub errors: u64,
-    pub total: Vec<i64>,
-    pub write: Vec<i64>,
-    pub wait: Vec<i64>,
-    pub read: Vec<i64>,
+    pub total: Values,
+    pub write: Values,
+    pub wait: Values,
+    pub read: Values,
 }
 
 impl Samples {
@@ -142,17 +184,56 @@ impl Samples {
         self.errors += u64::from(error);
         self.total.push(t.total());
         self.write.push(t.write);
-        self.wait.extend(t.wait);
-        self.read.extend(t.read);
+        if let Some(w) = t.wait {
+            self.wait.push(w);
+        }
+        if let Some(r) = t.read {
+            self.read.push(r);
+        }
     }
 
     fn merge(&mut self, other: Samples) {
         self.errors += other.errors;
-        self.total.extend(other.total);
-        self.write.extend(other.write);
-        self.wait.extend(other.wait);
-        self.read.extend(other.read);
+        self.total.merge(other.total);
+        self.write.merge(other.write);
+        self.wait.merge(other.wait);
+        self.read.merge(other.read);
     }
+
+    fn of_row(row: &LatencyRow) -> Result<Samples, String> {
+        let h = row.histograms.as_ref().ok_or_else(|| {
+            format!(
+                "latency row {} {}: no histograms (written by an older kapture)",
+                row.api, row.broker
+            )
+        })?;
+        let samples = Samples {
+            errors: row.errors,
+            total: values_of(Some(&h.total))?,
+            write: values_of(Some(&h.write))?,
+            wait: values_of(h.wait.as_ref())?,
+            read: values_of(h.read.as_ref())?,
+        };
+        if samples.total.count() != row.count {
+            return Err(format!(
+                "latency row {} {}: count {} but its histogram holds {}",
+                row.api,
+                row.broker,
+                row.count,
+                samples.total.count()
+            ));
+        }
+        Ok(samples)
+    }
+}
+
+/// A row's histograms in the JSON summary (see [`crate::sketch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowHistograms {
+    pub total: Wire,
+    pub write: Wire,
+    pub wait: Option<Wire>,
+    pub read: Option<Wire>,
 }
 
 /// Latency samples of every exchange counted, by row.
@@ -215,22 +296,46 @@ impl LatencyStats {
         self.rows.is_empty()
     }
 
+    /// The statistics a JSON summary's latency rows describe (percentiles from their
+    /// histograms), to merge with others.
+    pub fn from_rows(rows: &[LatencyRow]) -> Result<LatencyStats, String> {
+        let mut stats = LatencyStats::default();
+        for row in rows {
+            let key = RowKey::of_row(row)?;
+            let samples = Samples::of_row(row)?;
+            stats.merge(LatencyStats {
+                rows: BTreeMap::from([(key, samples)]),
+                timeline: None,
+            });
+        }
+        Ok(stats)
+    }
+
     /// The table: rows ordered by API key, broker, then the all-topics row followed by
     /// the per-topic rows (names, unnamed ids, `(several)`, `(none)`).
     pub fn table(&self) -> Vec<LatencyRow> {
         self.rows
             .iter()
             .map(|(key, s)| LatencyRow {
-                api: api::name(key.api_key).unwrap_or("Unknown"),
+                api: Cow::Borrowed(api::name(key.api_key).unwrap_or("Unknown")),
                 api_key: key.api_key,
                 broker: SocketAddr::new(key.broker.0, key.broker.1).to_string(),
                 topic: key.topic.label(),
-                count: s.total.len() as u64,
+                topic_id: matches!(key.topic, TopicRow::Id(_)),
+                count: s.total.count(),
                 errors: s.errors,
-                total: Percentiles::of(&s.total).unwrap_or_default(),
-                write: Percentiles::of(&s.write).unwrap_or_default(),
-                wait: Percentiles::of(&s.wait),
-                read: Percentiles::of(&s.read),
+                total: s.total.percentiles().unwrap_or_default(),
+                write: s.write.percentiles().unwrap_or_default(),
+                wait: s.wait.percentiles(),
+                read: s.read.percentiles(),
+                histograms: s.total.wire().zip(s.write.wire()).map(|(total, write)| {
+                    RowHistograms {
+                        total,
+                        write,
+                        wait: s.wait.wire(),
+                        read: s.read.wire(),
+                    }
+                }),
             })
             .collect()
     }
@@ -287,10 +392,10 @@ pub fn nearest_rank(sorted: &[i64], p: u32) -> i64 {
 }
 
 /// One row of the latency table, as printed and as serialised to JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatencyRow {
     /// The API name as in the Kafka protocol guide (`Produce`, `ApiVersions`).
-    pub api: &'static str,
+    pub api: Cow<'static, str>,
     pub api_key: i16,
     /// The broker end of the connections: `address:port`.
     pub broker: String,
@@ -298,6 +403,9 @@ pub struct LatencyRow {
     /// topic of the row's exchanges, `(several)` or `(none)` (Produce and Fetch only), or
     /// `(long poll)` for the Fetches that waited out their `max_wait_ms` empty-handed.
     pub topic: Option<String>,
+    /// Present (and true) when `topic` is an unnamed topic id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub topic_id: bool,
     pub count: u64,
     /// Exchanges whose response carried a Kafka error.
     pub errors: u64,
@@ -307,6 +415,9 @@ pub struct LatencyRow {
     /// Only exchanges with a response; `null` when none had one.
     pub wait: Option<Percentiles>,
     pub read: Option<Percentiles>,
+    /// The distributions behind the percentiles, for `kapture summary-merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<RowHistograms>,
 }
 
 /// A duration for people: three significant digits in the largest unit that keeps the
@@ -511,7 +622,7 @@ mod tests {
         };
         let rows = vec![
             LatencyRow {
-                api: "Produce",
+                api: "Produce".into(),
                 api_key: 0,
                 broker: "127.0.0.1:9092".into(),
                 topic: None,
@@ -521,9 +632,11 @@ mod tests {
                 write: p(12_000),
                 wait: Some(p(1_100_000)),
                 read: Some(p(900)),
+                topic_id: false,
+                histograms: None,
             },
             LatencyRow {
-                api: "Produce",
+                api: "Produce".into(),
                 api_key: 0,
                 broker: "127.0.0.1:9092".into(),
                 topic: Some("orders".into()),
@@ -533,6 +646,8 @@ mod tests {
                 write: p(5),
                 wait: None,
                 read: None,
+                topic_id: false,
+                histograms: None,
             },
         ];
         let text = render_text(&rows);

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::kafka::api;
 use crate::kafka::exchange::{Exchange, ExchangeCounts, KafkaStats};
@@ -422,11 +422,18 @@ impl fmt::Display for Summary {
     }
 }
 
+/// The version of the JSON summary's layout; 1: the first with histograms, which
+/// `kapture summary-merge` merges.
+pub const SUMMARY_VERSION: u32 = 1;
+
 /// The summary as JSON (`--summary json`): every counter of [`Summary`], zeros
 /// included, and the latency table with integer nanoseconds. Keys come in the order
 /// of the fields below.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SummaryJson {
+    /// The layout of this JSON: [`SUMMARY_VERSION`]. `kapture summary-merge` reads
+    /// only its own.
+    pub summary_version: u32,
     pub files: u64,
     pub capture_bytes: u64,
     pub packets: u64,
@@ -451,17 +458,17 @@ pub struct SummaryJson {
     pub slowest: Vec<crate::diagnosis::SlowExchange>,
     /// Only when the filters let no exchange through: what the capture has, for each
     /// filter given.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nothing_passed: Vec<String>,
     /// The conversation profile (`kapture check` and `kapture diff` read it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::profile::Profile>,
     /// Present (and true) only when a signal stopped the run early.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientLibraryJson {
     pub name: String,
     pub version: String,
@@ -469,7 +476,7 @@ pub struct ClientLibraryJson {
     pub connections: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionsJson {
     pub tcp: u64,
     pub kafka: u64,
@@ -482,7 +489,7 @@ pub struct ConnectionsJson {
     pub other: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangesJson {
     pub found: u64,
     /// Passed the filters (spans unless `--no-spans`).
@@ -498,7 +505,7 @@ pub struct ExchangesJson {
     pub kafka_errors: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedJson {
     pub unpaired_responses: u64,
     pub gaps: u64,
@@ -519,7 +526,7 @@ pub struct SkippedJson {
     pub decode_errors: BTreeMap<String, u64>,
     pub bodies_cut: u64,
     pub unresolved_topic_ids: Vec<String>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub written_unnamed: u64,
     pub record_links_dropped: u64,
     pub decompression_capped: u64,
@@ -531,6 +538,7 @@ impl Summary {
         let k = &self.kafka;
         let e = &self.exchanges;
         SummaryJson {
+            summary_version: SUMMARY_VERSION,
             files: self.files,
             capture_bytes: self.capture_bytes,
             packets: self.packets,
@@ -603,10 +611,7 @@ impl Summary {
             brokers: self.diagnosis.brokers(),
             slowest: self.diagnosis.slowest(),
             nothing_passed: self.nothing_passed.clone(),
-            profile: self
-                .profile
-                .as_ref()
-                .map(|g| crate::profile::Profile::of(&g.records, g.apis.clone())),
+            profile: self.profile.as_ref().map(crate::profile::Gathered::profile),
             interrupted: self.interrupted,
         }
     }
