@@ -19,10 +19,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a connection was ended before its time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Eviction {
     /// A connection that never carried payload (SYN-only, half-open, a handshake with
@@ -51,7 +51,7 @@ impl Eviction {
 }
 
 /// One of the caps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cap {
     Connections,
@@ -142,7 +142,8 @@ pub fn emergency_timeouts() -> crate::stream::Timeouts {
 }
 
 /// What the caps did in a run.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CapCounts {
     /// Connections evicted, by reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

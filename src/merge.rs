@@ -84,6 +84,8 @@ pub fn from_json(j: &SummaryJson) -> Result<Summary, String> {
     s.exchanges.paired = j.exchanges.paired;
     s.exchanges.not_expected = j.exchanges.not_expected;
     s.exchanges.not_captured = j.exchanges.not_captured;
+    s.exchanges.evicted = j.exchanges.evicted;
+    s.caps = j.memory_caps.clone();
     for lib in &j.client_libraries {
         let sw = ClientSoftware {
             name: Arc::from(lib.name.as_str()),
@@ -144,7 +146,12 @@ pub fn add(into: &mut Summary, other: Summary) {
     s.spans += other.spans;
     s.no_spans = s.spans == 0 && s.emitted > 0;
     s.record_links += other.record_links;
-    s.capture_warnings.extend(other.capture_warnings);
+    // The same warning from two tasks (a cap hit in both) is said once.
+    for w in other.capture_warnings {
+        if !s.capture_warnings.contains(&w) {
+            s.capture_warnings.push(w);
+        }
+    }
     for line in other.nothing_passed {
         if !s.nothing_passed.contains(&line) {
             s.nothing_passed.push(line);
@@ -155,6 +162,8 @@ pub fn add(into: &mut Summary, other: Summary) {
     s.exchanges.paired += other.exchanges.paired;
     s.exchanges.not_expected += other.exchanges.not_expected;
     s.exchanges.not_captured += other.exchanges.not_captured;
+    s.exchanges.evicted += other.exchanges.evicted;
+    s.caps.add(&other.caps);
     add_map(&mut s.client_libraries, other.client_libraries);
     let (k, o) = (&mut s.kafka, &other.kafka);
     k.unpaired_responses += o.unpaired_responses;

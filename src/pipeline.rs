@@ -260,7 +260,7 @@ pub fn run(
             summary.tcp_connections += read.tcp_connections;
             summary.other_connections += read.other_connections;
             summary.caps.add(&read.caps);
-            summary.cap_limits = config.caps;
+            summary.cap_limits = Some(config.caps);
             if let Some(p) = &config.progress {
                 p.set_message(format!(
                     "{} TCP connections; {} spans written",

@@ -103,8 +103,9 @@ pub struct Summary {
     pub profile: Option<crate::profile::Gathered>,
     /// What the memory caps did.
     pub caps: crate::caps::CapCounts,
-    /// The caps in force, for the warnings naming them.
-    pub cap_limits: crate::caps::Caps,
+    /// The caps in force, for the warnings naming them (`None` for a summary read
+    /// back from JSON, whose warnings already say them).
+    pub cap_limits: Option<crate::caps::Caps>,
 }
 
 impl Summary {
@@ -201,6 +202,13 @@ impl Summary {
         self.record_links += f.links.len() as u64;
         self.record_links_dropped += u64::from(f.links_dropped);
         self.decompression_capped += u64::from(f.decompression_capped);
+    }
+
+    /// One warning per memory cap hit, naming it and its flag.
+    fn cap_warnings(&self) -> Vec<String> {
+        self.cap_limits
+            .map(|limits| self.caps.warnings(&limits))
+            .unwrap_or_default()
     }
 
     /// Whether anything was lost or skipped: a reason for the "warnings" exit status.
@@ -385,7 +393,7 @@ impl fmt::Display for Summary {
         for w in &self.capture_warnings {
             let _ = writeln!(out, "  warning: {w}");
         }
-        for w in self.caps.warnings(&self.cap_limits) {
+        for w in self.cap_warnings() {
             let _ = writeln!(out, "  warning: {w}");
         }
         if !self.latency.is_empty() {
@@ -448,7 +456,7 @@ pub struct SummaryJson {
     pub client_libraries: Vec<ClientLibraryJson>,
     pub skipped: SkippedJson,
     /// What the memory caps did (absent when they did nothing).
-    #[serde(skip_serializing_if = "crate::caps::CapCounts::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::caps::CapCounts::is_empty")]
     pub memory_caps: crate::caps::CapCounts,
     pub warnings: Vec<String>,
     pub latency: Vec<LatencyRow>,
@@ -499,7 +507,7 @@ pub struct ExchangesJson {
     pub not_expected: u64,
     pub not_captured: u64,
     /// Left unanswered because a memory cap evicted their connection.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub evicted: u64,
     /// Answered with a Kafka error (all exchanges found, filtered or not).
     pub kafka_errors: u64,
@@ -605,7 +613,7 @@ impl Summary {
                 .capture_warnings
                 .iter()
                 .cloned()
-                .chain(self.caps.warnings(&self.cap_limits))
+                .chain(self.cap_warnings())
                 .collect(),
             latency: self.latency.table(),
             brokers: self.diagnosis.brokers(),

@@ -407,3 +407,31 @@ fn on_the_testdata_captures_the_caps_and_checkpoints_change_nothing() {
         assert_eq!(spans(frequent), base, "{}", path.display());
     }
 }
+
+#[test]
+fn what_the_caps_did_survives_summary_merge() {
+    let convs: Vec<Conversation> = (0..8).map(|i| unanswered(i, 1)).collect();
+    let caps = Caps {
+        max_connections: 3,
+        ..Caps::default()
+    };
+    let (summary, _) = run(&merged(&convs), caps, 2);
+    let dir = std::env::temp_dir().join(format!("kapture-caps-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<_> = (0..2).map(|i| dir.join(format!("{i}.json"))).collect();
+    for p in &paths {
+        std::fs::write(p, summary.json_text()).unwrap();
+    }
+    let merged = kapture::merge::merge_files(&paths).unwrap();
+    assert_eq!(merged.caps.evicted.get(&Eviction::Idle), Some(&10));
+    assert_eq!(merged.caps.unanswered_by_eviction, 10);
+    assert_eq!(merged.exchanges.evicted, 10);
+    let text = merged.to_string();
+    assert_eq!(
+        text.matches("--max-connections raises it").count(),
+        1,
+        "{text}"
+    );
+    assert!(merged.has_losses());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -190,7 +190,7 @@ impl<'c> Reader<'c> {
             at: 0,
             index_base: 0,
             summary: Summary {
-                cap_limits: caps,
+                cap_limits: Some(caps),
                 ..Summary::default()
             },
             spans_written: None,
